@@ -82,6 +82,22 @@ class UserError(Exception):
     """A problem the user can fix; printed as one sentence."""
 
 
+def load_instrument(model: str | None, sample_rate: int):
+    """The instrument the engine plays, by injection (the engine never imports torch).
+
+    A ``.sf2``/``.sf3`` path loads a SoundFont instrument with the same interface; anything
+    else is a GANSynth model bundle (default: the shipped model).
+    """
+    if model and model.lower().endswith((".sf2", ".sf3")):
+        from instrument.soundfont import SoundFontInstrument
+
+        return SoundFontInstrument(model, sample_rate=sample_rate)
+    from instrument.bundle import default_model_path
+    from instrument.synth import Synth
+
+    return Synth.load(model or default_model_path(), output_rate=sample_rate)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "bench":
         from bench import run_bench
@@ -90,10 +106,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in ("play", "render", "export-sfz", "devices"):
         from engine import commands
 
-        return commands.run(args)
+        return commands.run(args, load_instrument)
     from ui import app
 
-    return app.run(args)
+    return app.run(args, load_instrument)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
