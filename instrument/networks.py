@@ -1,0 +1,317 @@
+"""The GANSynth progressive generator and its reusable equalised-learning-rate layers.
+
+Written from GANSYNTH.md section 3 (the reference code's ``networks.py``/``layers.py``):
+
+- input: pixel norm of ``[z, one-hot(pitch)]`` over all channels, ``[B, C, 1, 1]``;
+- block 1: zero pad + a ``start_shape`` VALID conv (a dense layer in effect), then a 3x3
+  conv; blocks 2.. : nearest x2 upsampling + two 3x3 convs; every conv is followed by
+  LeakyReLU(0.2) and pixel norm;
+- every block has its own ``to_rgb`` (1x1 conv, tanh); the outputs are box-upsampled to
+  the final size and blended with the triangle weights
+  ``alpha_G(b) = max(0, min(progress - (b - 2), b - progress))``;
+- equalised learning rate: weights ~ N(0, 1), multiplied at run time by
+  ``sqrt(2 / ((1 + slope^2) * fan_in))`` (slope 0 for hidden convs, 1 for ``to_rgb``),
+  zero biases;
+- the output is de-normalised (``spectral.denormalize``): raw log-mel power and mel IF.
+
+Tensors are NCHW = ``[batch, channels, frames, bins]`` (channels_last memory works too).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from instrument.config import ModelConfig
+
+__all__ = [
+    "EqualizedConv2d",
+    "EqualizedLinear",
+    "Generator",
+    "pixel_norm",
+    "progress_weights",
+    "generator_macs",
+]
+
+_LRELU_SLOPE = 0.2
+
+
+def _he_scale(fan_in: int, gain_slope: float) -> float:
+    """The run-time constant of the equalised learning rate."""
+    return math.sqrt(2.0 / ((1.0 + gain_slope**2) * fan_in))
+
+
+def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Normalise every position's feature vector: ``x * rsqrt(mean_c(x^2) + eps)``.
+
+    Parameters
+    ----------
+    x : [B, C, ...] float
+        Channels on axis 1.
+    """
+    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+
+
+class EqualizedConv2d(nn.Module):
+    """A 2-D convolution with equalised learning rate (N(0, 1) weights, run-time scale).
+
+    Parameters
+    ----------
+    in_ch, out_ch : int
+        Input and output channels.
+    kernel_size : int or (int, int)
+        Kernel height (frames) and width (bins).
+    padding : int or (int, int)
+        Zero padding on both sides of each axis (0 = VALID).
+    gain_slope : float
+        The He-initialiser slope: the scale is ``sqrt(2 / ((1 + slope^2) * fan_in))``
+        with ``fan_in = kh * kw * in_ch``; 0 for hidden convs, 1 for linear outputs.
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        kernel_size: int | tuple[int, int],
+        padding: int | tuple[int, int] = 0,
+        gain_slope: float = 0.0,
+    ) -> None:
+        super().__init__()
+        kh, kw = (
+            (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        )
+        self.padding = (padding, padding) if isinstance(padding, int) else padding
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kh, kw))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.scale = _he_scale(kh * kw * in_ch, gain_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, in_ch, H, W] -> [B, out_ch, H', W']``."""
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        o, i, kh, kw = self.weight.shape
+        pad = self.padding
+        return f"{i}, {o}, kernel=({kh}, {kw}), padding={pad}, scale={self.scale:.4g}"
+
+
+class EqualizedLinear(nn.Module):
+    """A dense layer with equalised learning rate (N(0, 1) weights, run-time scale).
+
+    Parameters
+    ----------
+    in_f, out_f : int
+        Input and output features.
+    gain_slope : float
+        The scale is ``sqrt(2 / ((1 + slope^2) * in_f))``; the default 1 gives
+        ``sqrt(1 / in_f)`` (the reference's logits and classifier heads).
+    """
+
+    def __init__(self, in_f: int, out_f: int, gain_slope: float = 1.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_f, in_f))
+        self.bias = nn.Parameter(torch.zeros(out_f))
+        self.scale = _he_scale(in_f, gain_slope)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B, in_f] -> [B, out_f]``."""
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+    def extra_repr(self) -> str:
+        o, i = self.weight.shape
+        return f"{i}, {o}, scale={self.scale:.4g}"
+
+
+def progress_weights(progress: float, num_blocks: int) -> list[float]:
+    """The triangle blend weights ``alpha_G(b)`` of blocks 1..num_blocks (sum 1)."""
+    return [
+        max(0.0, min(progress - (b - 2), b - progress))
+        for b in range(1, num_blocks + 1)
+    ]
+
+
+class _Block(nn.Module):
+    """Two convs, each followed by LeakyReLU(0.2) and pixel norm."""
+
+    def __init__(self, first: EqualizedConv2d, second: EqualizedConv2d, upsample: bool):
+        super().__init__()
+        self.upsample = upsample
+        self.conv1 = first
+        self.conv2 = second
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = pixel_norm(F.leaky_relu(self.conv1(x), _LRELU_SLOPE))
+        return pixel_norm(F.leaky_relu(self.conv2(x), _LRELU_SLOPE))
+
+
+class Generator(nn.Module):
+    """GANSynth's progressive generator for one ``ModelConfig``.
+
+    Parameters
+    ----------
+    cfg : ModelConfig
+        Channels per block, start shape, latent size, pitch range and spectral config.
+
+    Notes
+    -----
+    ``forward`` returns raw (de-normalised) images; ``forward_normalized`` returns the
+    blended tanh output in [-1, 1]. Block ``b`` (1-based) has ``cfg.channels[b - 1]``
+    channels.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels
+        sh, sw = cfg.start_shape
+        k = cfg.kernel_size
+        pad = k // 2
+        in_ch = cfg.latent_size + cfg.num_pitches
+        blocks = [
+            _Block(
+                EqualizedConv2d(in_ch, ch[0], (sh, sw), padding=(sh - 1, sw - 1)),
+                EqualizedConv2d(ch[0], ch[0], k, padding=pad),
+                upsample=False,
+            )
+        ]
+        for b in range(1, len(ch)):
+            blocks.append(
+                _Block(
+                    EqualizedConv2d(ch[b - 1], ch[b], k, padding=pad),
+                    EqualizedConv2d(ch[b], ch[b], k, padding=pad),
+                    upsample=True,
+                )
+            )
+        self.blocks = nn.ModuleList(blocks)
+        self.to_rgb = nn.ModuleList(
+            EqualizedConv2d(c, 2, 1, gain_slope=1.0) for c in ch
+        )
+
+    @property
+    def final_progress(self) -> float:
+        """Progress at which only the last block contributes (num_resolutions - 1)."""
+        return float(self.cfg.num_resolutions - 1)
+
+    def num_blocks_for(self, progress: float | None) -> int:
+        """How many blocks run at ``progress`` (up to the last non-zero weight)."""
+        p = self._check_progress(progress)
+        return min(self.cfg.num_resolutions, math.ceil(p) + 1)
+
+    def _check_progress(self, progress: float | None) -> float:
+        if progress is None:
+            return self.final_progress
+        p = float(progress)
+        if not 0.0 <= p <= self.final_progress:
+            raise ValueError(
+                f"progress must be in [0, {self.final_progress:g}], got {progress}"
+            )
+        return p
+
+    def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
+        """``[B] long -> [B, num_pitches]``; an out-of-range index gives all zeros."""
+        n = self.cfg.num_pitches
+        valid = (labels >= 0) & (labels < n)
+        idx = torch.where(valid, labels, torch.full_like(labels, n))
+        return F.one_hot(idx, n + 1)[:, :n]
+
+    def _check_inputs(self, z: torch.Tensor, labels: torch.Tensor) -> None:
+        if z.dim() != 2 or z.shape[1] != self.cfg.latent_size:
+            raise ValueError(
+                f"latents must have shape [batch, {self.cfg.latent_size}], "
+                f"got {list(z.shape)}"
+            )
+        if labels.dim() != 1 or labels.shape[0] != z.shape[0]:
+            raise ValueError(
+                f"labels must have shape [{z.shape[0]}] to match the latents, "
+                f"got {list(labels.shape)}"
+            )
+        if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
+            raise ValueError(
+                f"labels must be integer pitch indices, got {labels.dtype}"
+            )
+
+    def forward_normalized(
+        self, z: torch.Tensor, labels: torch.Tensor, progress: float | None = None
+    ) -> torch.Tensor:
+        """The blended tanh output.
+
+        Parameters
+        ----------
+        z : [B, latent_size] float
+        labels : [B] long
+            Pitch class indices 0..num_pitches-1 (MIDI pitch - cfg.pitch_min).
+        progress : float or None
+            Progressive-training position in [0, num_resolutions - 1]; None = final.
+
+        Returns
+        -------
+        [B, 2, frames, bins] float in [-1, 1], the dtype of the weights.
+        """
+        self._check_inputs(z, labels)
+        p = self._check_progress(progress)
+        weights = progress_weights(p, self.cfg.num_resolutions)
+        wdtype = self.to_rgb[0].weight.dtype
+        x = torch.cat([z.to(wdtype), self.one_hot(labels.long()).to(wdtype)], dim=1)
+        x = pixel_norm(x)[:, :, None, None]
+        if self.to_rgb[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        out: torch.Tensor | None = None
+        final_h, _ = self.cfg.final_shape
+        for b in range(self.num_blocks_for(p)):
+            x = self.blocks[b](x)
+            if weights[b] == 0.0:
+                continue
+            rgb = torch.tanh(self.to_rgb[b](x))
+            factor = final_h // x.shape[2]
+            if factor > 1:
+                rgb = F.interpolate(rgb, scale_factor=float(factor), mode="nearest")
+            rgb = rgb if weights[b] == 1.0 else rgb * weights[b]
+            out = rgb if out is None else out + rgb
+        assert out is not None  # the weights sum to 1, so one block contributes
+        return out
+
+    def forward(
+        self, z: torch.Tensor, labels: torch.Tensor, progress: float | None = None
+    ) -> torch.Tensor:
+        """Raw images ``[B, 2, frames, bins]`` (log-mel power, mel IF), float32+.
+
+        See ``forward_normalized`` for the arguments. Half-precision tanh outputs are
+        widened to float32 before de-normalising.
+        """
+        from instrument.spectral import denormalize
+
+        y = self.forward_normalized(z, labels, progress)
+        if y.dtype in (torch.bfloat16, torch.float16):
+            y = y.float()
+        return denormalize(y, self.cfg.spectral)
+
+
+def generator_macs(cfg: ModelConfig, progress: float | None = None) -> int:
+    """Multiply-adds of one generator forward pass for one note (convs + used to_rgb).
+
+    Counts the useful products: block 1's padded VALID conv as the dense layer it is
+    (each output position sees one input pixel), every 3x3 conv over its output
+    positions, and only the ``to_rgb`` layers with a non-zero blend weight.
+    FLOPs = 2 x this; ``paper`` gives 14.07 G per note.
+    """
+    gen_blocks = cfg.num_resolutions
+    p = float(gen_blocks - 1) if progress is None else float(progress)
+    weights = progress_weights(p, gen_blocks)
+    n_blocks = min(gen_blocks, math.ceil(p) + 1)
+    k2 = cfg.kernel_size**2
+    total = 0
+    prev = cfg.latent_size + cfg.num_pitches
+    for b in range(n_blocks):
+        h, w = cfg.block_shape(b + 1)
+        c = cfg.channels[b]
+        first_k = 1 if b == 0 else k2
+        total += h * w * c * (prev * first_k + c * k2)
+        if weights[b] > 0:
+            total += h * w * c * 2
+        prev = c
+    return total
