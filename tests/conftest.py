@@ -30,3 +30,71 @@ def sf_renderer(soundfont_path):
     from instrument.soundfont import SoundFontRenderer
 
     return SoundFontRenderer(soundfont_path, sample_rate=16000)
+
+
+# -- a real audio server: JACK with its dummy driver (docs/ENVIRONMENT.md) --------------------
+JACK_RATE = 48000
+JACK_PERIOD = 256
+
+
+def _jack_running() -> bool:
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["jack_wait", "-c"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.strip() == "running"
+
+
+def _jack_query(tool: str, default: int) -> int:
+    import subprocess
+
+    try:
+        out = subprocess.run([tool], capture_output=True, text=True, timeout=10).stdout
+        return int(out.split()[-1])
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return default
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    """A running JACK server (started with the dummy driver if none runs): (rate, period).
+
+    PortAudio is re-initialised once the server is up (it lists JACK only if the server ran
+    at initialisation) and terminated BEFORE a server this fixture started is stopped
+    (libportaudio aborts at interpreter exit otherwise).
+    """
+    import shutil
+    import subprocess
+
+    proc = None
+    if not _jack_running():
+        if shutil.which("jackd") is None:
+            pytest.fail("jackd is not installed: run tools/setup.sh (jackd2)")
+        proc = subprocess.Popen(
+            ["jackd", "-R", "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, timeout=20)
+        if not _jack_running():
+            proc.terminate()
+            pytest.fail("jackd -d dummy did not start within 10 s")
+    from engine.audio import reinitialize_portaudio, terminate_portaudio
+
+    reinitialize_portaudio()
+    rate = _jack_query("jack_samplerate", JACK_RATE)
+    period = _jack_query("jack_bufsize", JACK_PERIOD)
+    yield rate, period
+    terminate_portaudio()
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
