@@ -1,7 +1,7 @@
-"""Audio output through PortAudio (python-sounddevice): the sound card's driver of the engine.
+"""Audio output through PortAudio (python-sounddevice): the engine's sound card driver.
 
-Threads: ``AudioOutput.start``/``stop`` run on the caller's thread; ``_callback`` runs on
-PortAudio's real-time thread and calls only ``engine.process(outdata)`` plus an int
+Threads: ``AudioOutput.start``/``stop`` run on the caller's thread; ``_callback`` runs
+on PortAudio's real-time thread and calls only ``engine.process(outdata)`` plus an int
 increment when PortAudio reports a status flag (an xrun). Nothing here imports torch.
 
 Works with any host API PortAudio offers (JACK, ALSA, PulseAudio/PipeWire through ALSA,
@@ -9,9 +9,10 @@ CoreAudio, WASAPI). With no device at all every function that needs one raises
 ``AudioDeviceError`` (an ``OSError``) with one sentence; offline rendering never touches
 this module.
 
-PortAudio lists only the servers that were up when it was initialised: after starting a JACK
-server in this process's lifetime call ``reinitialize_portaudio()``, and call
-``terminate_portaudio()`` before stopping that server (libportaudio aborts at exit otherwise).
+PortAudio lists only the servers that were up when it was initialised: after starting a
+JACK server in this process's lifetime call ``reinitialize_portaudio()``, and call
+``terminate_portaudio()`` before stopping that server (else libportaudio aborts at
+exit).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ class AudioSettings:
 
 
 def parse_latency(text: str | float) -> str | float:
-    """'low'/'high' as is, anything else as seconds (``ValueError`` with one sentence)."""
+    """'low'/'high' as is, anything else as seconds (else one-sentence ValueError)."""
     if isinstance(text, str) and text in _LATENCY_NAMES:
         return text
     try:
@@ -101,14 +102,14 @@ class OutputDevice:
 
 
 def reinitialize_portaudio() -> None:
-    """Re-scan devices (PortAudio sees a JACK server only if it was up at initialisation)."""
+    """Re-scan devices (PortAudio sees JACK only if it was up at initialisation)."""
     while sd._initialized > 0:
         sd._terminate()
     sd._initialize()
 
 
 def terminate_portaudio() -> None:
-    """Release PortAudio completely (call before stopping a JACK server in this process)."""
+    """Release PortAudio completely (call before stopping a JACK server)."""
     while sd._initialized > 0:
         sd._terminate()
 
@@ -121,7 +122,7 @@ def _default_output_index() -> int:
 
 
 def list_output_devices() -> list[OutputDevice]:
-    """Every device with output channels (empty when there is no sound card or server)."""
+    """Every device with output channels (empty with no sound card or server)."""
     if sd._initialized == 0:
         sd._initialize()
     try:
@@ -150,7 +151,7 @@ def list_output_devices() -> list[OutputDevice]:
 
 
 def resolve_device(device: int | str | None) -> OutputDevice:
-    """The output device for an index, a digit string, a name substring or None (default).
+    """The output device for an index, a digit string, a name substring or None.
 
     Raises ``AudioDeviceError`` with one sentence when none matches.
     """
@@ -169,7 +170,8 @@ def resolve_device(device: int | str | None) -> OutputDevice:
             if d.index == index:
                 return d
         raise AudioDeviceError(
-            f"no audio output device has index {index}; 'python main.py devices' lists them"
+            f"no audio output device has index {index}; "
+            "'python main.py devices' lists them"
         )
     needle = str(device).lower()
     matches = [d for d in devices if needle in d.name.lower()]
@@ -194,12 +196,13 @@ class AudioOutput:
     Parameters
     ----------
     processor
-        The engine (anything with ``process(out)``, ``out`` ``[frames, channels] float32``).
+        The engine (anything with ``process(out)``, ``out`` ``[frames, channels]``
+        float32).
     settings
         Device, rate, blocksize and latency.
 
-    ``xruns`` counts callbacks that PortAudio flagged (underflow/overflow/priming). When the
-    processor has an ``xruns`` attribute it is kept equal (the engine reports it in its stats).
+    ``xruns`` counts callbacks that PortAudio flagged (underflow/overflow/priming). When
+    the processor has an ``xruns`` attribute it is kept equal (the engine's stats).
     """
 
     def __init__(self, processor: BlockProcessor, settings: AudioSettings) -> None:
@@ -218,7 +221,7 @@ class AudioOutput:
 
     @property
     def latency_s(self) -> float:
-        """The stream's output latency as PortAudio reports it (seconds; 0 when closed)."""
+        """The stream's output latency as PortAudio reports it (s; 0 when closed)."""
         return float(self._stream.latency) if self._stream is not None else 0.0
 
     def _callback(
@@ -233,7 +236,7 @@ class AudioOutput:
         self._processor.process(outdata)
 
     def start(self) -> None:
-        """Open and start the stream (``AudioDeviceError`` with one sentence on failure)."""
+        """Open and start the stream (one-sentence ``AudioDeviceError`` on failure)."""
         if self._stream is not None:
             return
         s = self.settings
@@ -250,7 +253,8 @@ class AudioOutput:
             stream.start()
         except sd.PortAudioError as err:
             raise AudioDeviceError(
-                f"cannot open audio output {self.device.name!r} at {self.sample_rate} Hz, "
+                f"cannot open audio output {self.device.name!r} "
+                f"at {self.sample_rate} Hz, "
                 f"blocksize {s.blocksize} ({err.args[0] if err.args else err})"
             ) from err
         self._stream = stream

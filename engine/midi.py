@@ -1,16 +1,18 @@
 """MIDI input with python-rtmidi, parsed by mido, pushed to the engine as events.
 
-Threads: rtmidi calls ``MidiInput._on_bytes`` on its own thread; it parses the bytes with
-mido, translates the message to an immutable engine event and calls ``sink.push_event``
-(a deque append in the engine). The port watcher (``MidiInput.start_watcher``) is a daemon
-thread that polls the port list every ``poll_s`` seconds, reports a port that disappears and
-re-opens it when it comes back. ``open``/``close`` run on the caller's thread or the watcher's
-thread, serialised by ``_lock`` (never taken by the rtmidi callback).
+Threads: rtmidi calls ``MidiInput._on_bytes`` on its own thread; it parses the bytes
+with mido, translates the message to an immutable engine event and calls
+``sink.push_event`` (a deque append in the engine). The port watcher
+(``MidiInput.start_watcher``) is a daemon thread that polls the port list every
+``poll_s`` seconds, reports a port that disappears and re-opens it when it comes back.
+``open``/``close`` run on the caller's thread or the watcher's thread, serialised by
+``_lock`` (never taken by the rtmidi callback).
 
 Backends: on Linux ALSA is used when its sequencer works, else JACK MIDI; macOS uses
 CoreMIDI, Windows WinMM. ``--midi-backend`` or ``MIDO_BACKEND`` (for instance
 ``mido.backends.rtmidi/UNIX_JACK``) overrides the choice. With no MIDI system available,
-``MidiError`` (an ``OSError``) says so in one sentence and the program plays on without MIDI.
+``MidiError`` (an ``OSError``) says so in one sentence and the program plays on
+without MIDI.
 """
 
 from __future__ import annotations
@@ -104,9 +106,9 @@ def _no_backend_sentence(name: str, err: BaseException) -> str:
 
 
 def choose_backend(override: str | None = None) -> str:
-    """The MIDI backend to use: ``override``, else ``$MIDO_BACKEND``, else the first that works.
+    """Backend: ``override``, else ``$MIDO_BACKEND``, else the first working one.
 
-    Raises ``MidiError`` (one sentence) when the chosen or every candidate backend fails.
+    Raises ``MidiError`` (one sentence) when the chosen or every candidate fails.
     """
     explicit = override or os.environ.get("MIDO_BACKEND")
     if explicit and "rtmidi" not in explicit and "/" in explicit:
@@ -134,7 +136,7 @@ def choose_backend(override: str | None = None) -> str:
 
 
 def list_input_ports(backend: str | None = None) -> list[str]:
-    """Names of the MIDI ports one can read from (``MidiError`` without a MIDI system)."""
+    """Names of the MIDI ports one can read from (``MidiError`` with no MIDI system)."""
     name = backend or choose_backend()
     try:
         client = rtmidi.MidiIn(rtapi=BACKENDS[name], name="gansynth-list")
@@ -190,7 +192,8 @@ class MidiInput:
     client_name
         The MIDI client name others see (JACK: ``client_name:virtual``).
     on_status
-        Called with one sentence when the port disappears or comes back (watcher thread).
+        Called with one sentence when the port disappears or comes back (watcher
+        thread).
 
     Counters (plain ints, read by others): ``received`` messages, ``malformed`` byte
     messages dropped, ``ignored`` messages of other types or channels, ``disconnects``,
@@ -231,7 +234,7 @@ class MidiInput:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
-    # -- the rtmidi thread ---------------------------------------------------------------
+    # -- the rtmidi thread -------------------------------------------------------------
     def _on_bytes(self, packet: tuple[list[int], float], data: object = None) -> None:
         try:
             msg = mido.Message.from_bytes(packet[0])
@@ -245,7 +248,7 @@ class MidiInput:
             return
         self._sink.push_event(event)
 
-    # -- opening and closing -------------------------------------------------------------
+    # -- opening and closing -----------------------------------------------------------
     def _new_client(self) -> rtmidi.MidiIn:
         try:
             client = rtmidi.MidiIn(rtapi=BACKENDS[self.backend], name=self.client_name)
@@ -303,7 +306,7 @@ class MidiInput:
     def is_open(self) -> bool:
         return self._client is not None
 
-    # -- the watcher thread --------------------------------------------------------------
+    # -- the watcher thread ------------------------------------------------------------
     def start_watcher(self, poll_s: float = 0.5) -> None:
         """Poll the port list; report and re-open a port that disappears and returns.
 

@@ -32,7 +32,7 @@ def sf_renderer(soundfont_path):
     return SoundFontRenderer(soundfont_path, sample_rate=16000)
 
 
-# -- a real audio server: JACK with its dummy driver (docs/ENVIRONMENT.md) --------------------
+# -- a real audio server: JACK with its dummy driver (docs/ENVIRONMENT.md) -------------
 JACK_RATE = 48000
 JACK_PERIOD = 256
 
@@ -61,10 +61,10 @@ def _jack_query(tool: str, default: int) -> int:
 
 @pytest.fixture(scope="session")
 def jack_server():
-    """A running JACK server (started with the dummy driver if none runs): (rate, period).
+    """A running JACK server (dummy driver, started if none runs): (rate, period).
 
-    PortAudio is re-initialised once the server is up (it lists JACK only if the server ran
-    at initialisation) and terminated BEFORE a server this fixture started is stopped
+    PortAudio is re-initialised once the server is up (it lists JACK only if the server
+    ran at initialisation) and terminated BEFORE a server it started is stopped
     (libportaudio aborts at interpreter exit otherwise).
     """
     import shutil
@@ -75,7 +75,8 @@ def jack_server():
         if shutil.which("jackd") is None:
             pytest.fail("jackd is not installed: run tools/setup.sh (jackd2)")
         proc = subprocess.Popen(
-            ["jackd", "-R", "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
+            ["jackd", "-R", "-d", "dummy", "-r", str(JACK_RATE)]
+            + ["-p", str(JACK_PERIOD)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
