@@ -283,9 +283,9 @@ class Generator(nn.Module):
         See ``forward_normalized`` for the arguments. Half-precision tanh outputs are
         widened to float32 before de-normalising.
         """
+        y = self.forward_normalized(z, labels, progress)
         from instrument.spectral import denormalize
 
-        y = self.forward_normalized(z, labels, progress)
         if y.dtype in (torch.bfloat16, torch.float16):
             y = y.float()
         return denormalize(y, self.cfg.spectral)
