@@ -1,0 +1,248 @@
+"""Frozen training recipes (``TrainConfig``) and their named presets, in one table.
+
+``paper`` is exactly the GANSynth reference recipe (GANSYNTH.md section 4): WGAN-GP 10 every
+step, drift 0.001, auxiliary pitch losses 10/10, Adam 8e-4 betas (0, 0.99) eps 1e-8, batch 8,
+generator EMA 0.999, progressive growing 800k stable + 800k transition images per stage,
+11M images, Adam reset at every stage, fake pitches drawn from the training histogram.
+
+The CPU recipes for the smaller model configs follow CPU-TRAINING.md sections 15/16: the
+non-saturating (or hinge) loss with lazy R1 every 16 D steps and StyleGAN2's Adam correction,
+no drift, a wall-clock progressive schedule, label-preserving augmentation on the adversarial
+head, a ramped generator AC weight, uniform fake pitches, bf16 autocast, channels_last and
+an EMA with a StyleGAN2-ADA ramp. Every field defaults to the reference value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from instrument.config import ModelConfig, get_config
+
+__all__ = [
+    "TrainConfig",
+    "TRAIN_PRESETS",
+    "LOSSES",
+    "AUGMENTS",
+    "get_train_config",
+    "train_config_names",
+]
+
+LOSSES = ("wgan_gp", "ns_r1", "hinge_r1")
+AUGMENTS = ("time_shift", "gain", "time_mask")
+_SCHEDULES = ("images", "time")
+_PITCH_SAMPLING = ("data", "uniform")
+_PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """One training recipe; ``model`` names an ``instrument.config`` preset."""
+
+    name: str
+    model: str  # model config preset (instrument.config.PRESETS)
+    # --- loss and regularisation
+    loss: str = "wgan_gp"  # wgan_gp | ns_r1 | hinge_r1
+    gp_weight: float = 10.0  # WGAN-GP lambda (wgan_gp only)
+    gp_target: float = 1.0  # gradient norm target of the GP
+    drift: float = 0.001  # weight of mean(D(real)^2) (WGAN only)
+    r1_gamma: float = 0.0  # R1 weight gamma: gamma/2 * |grad D(x_real)|^2 (r1 losses)
+    reg_interval: int = 1  # regularise every k-th D step with weight * k (lazy, k > 1)
+    ac_weight_d: float = 10.0  # D's auxiliary pitch loss on real notes
+    ac_weight_g: float = 10.0  # G's auxiliary pitch loss on fakes
+    ac_g_ramp_images: int = 0  # ramp G's AC weight 0 -> ac_weight_g over these images
+    fake_pitch_sampling: str = "data"  # data (training histogram) | uniform
+    # --- optimiser
+    lr_g: float = 8e-4
+    lr_d: float = 8e-4
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    batch_size: int = 8  # per process
+    reset_adam_per_stage: bool = True  # the reference rebuilds its optimisers per stage
+    # --- generator EMA
+    ema_decay: float = 0.999  # per step
+    ema_rampup: float = 0.0  # > 0: EMA half-life at most this share of images seen
+    # --- progressive schedule
+    progressive: bool = True  # False: all blocks from the start
+    schedule: str = "images"  # images | time
+    stable_images: int = 800_000  # per resolution (images schedule)
+    transition_images: int = 800_000  # per fade-in (images schedule)
+    total_images: int = 11_000_000  # end of training (images schedule)
+    time_limit_s: float = 0.0  # whole run (time schedule)
+    stage_multiplier: float = (
+        1.0  # each stage lasts this much longer than the one before
+    )
+    # --- augmentation (adversarial head only; label-preserving)
+    augment: tuple[str, ...] = ()  # subset of AUGMENTS
+    aug_p: float = 0.0  # probability per note and op
+    aug_shift_frames: int = 2  # time shift range +-frames, silence padded
+    aug_gain_db: float = 6.0  # gain range +-dB on the log-magnitude channel
+    aug_mask_frames: int = 4  # longest time mask, frames
+    # --- speed
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the main passes; reg in fp32)
+    channels_last: bool = False
+    reuse_fakes: bool = False  # D step reuses the G step's fakes (saves one G forward)
+    # --- bookkeeping (images)
+    summary_every: int = 10_000  # TensorBoard scalars
+    samples_every: int = 100_000  # TensorBoard audio + rainbowgrams
+    checkpoint_every: int = 50_000  # latest.pt
+    keep_every: int = 1_000_000  # a kept copy ckpt-<images>.pt
+    eval_every: int = 0  # snapshot evaluation (0: never)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a train config needs a name")
+        get_config(self.model)  # raises with the known names
+        _choice("loss", self.loss, LOSSES)
+        _choice("schedule", self.schedule, _SCHEDULES)
+        _choice("fake_pitch_sampling", self.fake_pitch_sampling, _PITCH_SAMPLING)
+        _choice("precision", self.precision, _PRECISIONS)
+        for op in self.augment:
+            _choice("augment", op, AUGMENTS)
+        for key in ("gp_weight", "drift", "r1_gamma", "ac_weight_d", "ac_weight_g"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        for key in ("lr_g", "lr_d", "batch_size", "reg_interval", "stable_images"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+        if self.loss != "wgan_gp" and self.r1_gamma <= 0:
+            raise ValueError(
+                f"loss {self.loss} needs r1_gamma > 0, got {self.r1_gamma}"
+            )
+        if not all(0.0 <= b < 1.0 for b in self.betas) or len(self.betas) != 2:
+            raise ValueError(f"betas must be two values in [0, 1), got {self.betas}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.aug_p <= 1.0:
+            raise ValueError(f"aug_p must be in [0, 1], got {self.aug_p}")
+        if self.schedule == "time" and self.time_limit_s <= 0:
+            raise ValueError(
+                f"the time schedule needs time_limit_s > 0, got {self.time_limit_s}"
+            )
+        if self.stage_multiplier <= 0:
+            raise ValueError(
+                f"stage_multiplier must be positive, got {self.stage_multiplier}"
+            )
+        if self.transition_images < 0 or self.total_images <= 0:
+            raise ValueError(
+                f"image counts must be positive, got transition {self.transition_images}, "
+                f"total {self.total_images}"
+            )
+        for key in ("summary_every", "samples_every", "checkpoint_every", "keep_every"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key} must be positive, got {getattr(self, key)}")
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return get_config(self.model)
+
+    @property
+    def adam_reg_ratio(self) -> float:
+        """StyleGAN2's lazy-regularisation correction c = k / (k + 1) (1 when k = 1)."""
+        k = self.reg_interval
+        return 1.0 if k == 1 else k / (k + 1)
+
+    def d_adam(self) -> tuple[float, tuple[float, float]]:
+        """D's Adam (lr, betas) with the lazy correction: lr * c, beta ** c."""
+        c = self.adam_reg_ratio
+        return self.lr_d * c, (self.betas[0] ** c, self.betas[1] ** c)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        try:
+            fields = dict(data)
+            fields["betas"] = tuple(float(b) for b in fields.get("betas", (0.0, 0.99)))
+            fields["augment"] = tuple(str(a) for a in fields.get("augment", ()))
+            return cls(**fields)
+        except TypeError as err:
+            raise ValueError(f"not a valid train config: {err}") from err
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
+def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainConfig:
+    """CPU-TRAINING.md sec. 16: NS + lazy R1, time schedule, augmentation, ramps, bf16."""
+    recipe: dict[str, Any] = {
+        "loss": "ns_r1",
+        "r1_gamma": 1.6,  # 0.0002 * 64 * 1024 / 8 (StyleGAN2-ADA's heuristic)
+        "reg_interval": 16,
+        "drift": 0.0,
+        "gp_weight": 0.0,
+        "ac_weight_d": 1.0,
+        "ac_weight_g": 1.0,
+        "ac_g_ramp_images": 100_000,
+        "fake_pitch_sampling": "uniform",
+        "ema_rampup": 0.05,
+        "schedule": "time",
+        "time_limit_s": hours * 3600.0,
+        "stage_multiplier": 1.4,
+        "augment": ("time_shift", "gain"),
+        "aug_p": 0.3,
+        "precision": "bf16",
+        "channels_last": True,
+        "reuse_fakes": True,
+        "summary_every": 2_000,
+        "samples_every": 25_000,
+        "checkpoint_every": 10_000,
+        "keep_every": 100_000,
+        "eval_every": 50_000,
+    }
+    recipe.update(changes)
+    return TrainConfig(name=name, model=model, **recipe)
+
+
+# name -> recipe. `paper` is the reference; the rest are CPU recipes for smaller models.
+TRAIN_PRESETS: dict[str, TrainConfig] = {
+    "paper": TrainConfig(name="paper", model="paper"),
+    "half": _cpu_recipe("half", "half", hours=20.0),
+    "quarter": _cpu_recipe("quarter", "quarter", hours=16.0),
+    "half_2s": _cpu_recipe("half_2s", "half_2s", hours=16.0),
+    "quarter_2s": _cpu_recipe("quarter_2s", "quarter_2s", hours=12.0),
+    # the faithful loss on the small model (pilot (a) of CPU-TRAINING.md sec. 16)
+    "quarter_2s_wgan": TrainConfig(
+        name="quarter_2s_wgan",
+        model="quarter_2s",
+        schedule="time",
+        time_limit_s=1.5 * 3600.0,
+        stage_multiplier=1.4,
+        precision="bf16",
+        channels_last=True,
+        summary_every=2_000,
+        samples_every=25_000,
+        checkpoint_every=10_000,
+        keep_every=100_000,
+        eval_every=50_000,
+    ),
+    # the CPU recipe as a 1.5 h pilot (pilot (c))
+    "quarter_2s_pilot": _cpu_recipe(
+        "quarter_2s_pilot", "quarter_2s", hours=1.5, ac_g_ramp_images=15_000
+    ),
+}
+
+
+def train_config_names() -> list[str]:
+    """Train presets, smallest model first (ties: table order)."""
+    from instrument.config import config_names
+
+    order = {m: i for i, m in enumerate(config_names())}
+    names = list(TRAIN_PRESETS)
+    return sorted(names, key=lambda n: (order[TRAIN_PRESETS[n].model], names.index(n)))
+
+
+def get_train_config(name: str) -> TrainConfig:
+    try:
+        return TRAIN_PRESETS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown train config {name!r}; known: {', '.join(train_config_names())}"
+        ) from None
