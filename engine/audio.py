@@ -34,6 +34,7 @@ __all__ = [
     "device_sample_rate",
     "reinitialize_portaudio",
     "terminate_portaudio",
+    "set_jack_client_name",
 ]
 
 _LATENCY_NAMES = ("low", "high")
@@ -112,6 +113,31 @@ def terminate_portaudio() -> None:
     """Release PortAudio completely (call before stopping a JACK server)."""
     while sd._initialized > 0:
         sd._terminate()
+
+
+_client_name: bytes | None = None  # NB: PortAudio keeps the pointer; keep it alive
+
+
+def set_jack_client_name(name: str) -> bool:
+    """Name this process's JACK client (re-initialises PortAudio; False if unsupported).
+
+    PortAudio's JACK host API registers one client per process, "PortAudio" by default;
+    a name makes the ports easy to find (``name:out_0``). JACK appends a suffix when the
+    name is taken.
+    """
+    global _client_name
+    import ctypes
+
+    try:
+        setter = ctypes.CDLL(sd._libname).PaJack_SetClientName
+    except (OSError, AttributeError):
+        return False
+    _client_name = name.encode()
+    setter.argtypes = [ctypes.c_char_p]
+    if setter(_client_name) != 0:
+        return False
+    reinitialize_portaudio()
+    return True
 
 
 def _default_output_index() -> int:
