@@ -1,20 +1,31 @@
 """Render single notes from a General MIDI SoundFont, offline, to numpy.
 
-Used to build NSynth-format training sets (trainer), to make real instrument notes for tests,
+Used to build NSynth-format training sets (trainer), to make real instrument notes for
+tests,
 and by ``SoundFontInstrument`` (a second instrument the host can load, with the same
-interface as the neural ``Synth``). Needs the ``tinysoundfont`` package; imports no torch.
+interface as the neural ``Synth``). Needs the ``tinysoundfont`` package; imports no
+torch.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["find_soundfont", "SoundFontRenderer", "DEFAULT_SOUNDFONTS"]
+__all__ = [
+    "find_soundfont",
+    "SoundFontRenderer",
+    "DEFAULT_SOUNDFONTS",
+    "SoundFontInstrument",
+    "DEFAULT_PROGRAMS",
+]
 
-# Searched in this order by ``find_soundfont`` (Debian/Ubuntu paths; MIT-licensed FluidR3 first).
+# Searched in this order by ``find_soundfont`` (Debian/Ubuntu paths; MIT-licensed
+# FluidR3 first).
 DEFAULT_SOUNDFONTS = (
     "/usr/share/sounds/sf2/FluidR3_GM.sf2",
     "/usr/share/sounds/sf2/default-GM.sf2",
@@ -104,3 +115,133 @@ class SoundFontRenderer:
         rest = np.frombuffer(s.generate(length - hold), np.float32).reshape(-1, 2)
         stereo = np.concatenate([held, rest]) if len(rest) else held.copy()
         return stereo.mean(axis=1).astype(np.float32)
+
+
+# GM programs mixed by SoundFontInstrument: piano, vibraphone, violin, trumpet, flute.
+DEFAULT_PROGRAMS = (0, 11, 40, 56, 73)
+
+_HASHES: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256 prefix
+
+
+def _file_hash(path: Path) -> str:
+    """The file's SHA-256, first 16 hex digits (cached per path, size, mtime)."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _HASHES[key] = h.hexdigest()[:16]
+    return _HASHES[key]
+
+
+class SoundFontInstrument:
+    """A SoundFont played through the instrument interface of the neural ``Synth``.
+
+    Not GANSynth: a second, real instrument for users and tests without a trained model.
+    A latent picks a smooth mixture of a few General MIDI programs: the weights are a
+    softmax of the latent projected on fixed random directions (one per program), so a
+    latent moving continuously (the XY pad) morphs the sound continuously. Each note is
+    a real SoundFont note (NSynth-like: held 3 s of 4 s, velocity 100) rendered directly
+    at ``sample_rate``.
+
+    Thread-safe: ``render`` takes a lock (tinysoundfont's synth is not thread-safe).
+
+    Parameters
+    ----------
+    path : a .sf2/.sf3 General MIDI SoundFont.
+    sample_rate : Hz of the rendered notes (the device rate).
+    programs : GM programs (0-127) mixed by the latent.
+    latent_size : length of the latent vectors accepted.
+    temperature : sharpness of the softmax (higher: closer to one program per latent).
+    """
+
+    pitch_range = (24, 84)  # as GANSynth
+    device_name = "CPU"
+    note_seconds = 4.0
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        sample_rate: int = 48000,
+        programs: tuple[int, ...] = DEFAULT_PROGRAMS,
+        latent_size: int = 256,
+        temperature: float = 3.0,
+    ) -> None:
+        if not programs or any(not 0 <= p <= 127 for p in programs):
+            raise ValueError(f"programs must be GM programs 0-127, got {programs}")
+        if not 8000 <= int(sample_rate) <= 192000:
+            raise ValueError(f"sample rate must be 8000-192000 Hz, got {sample_rate}")
+        if latent_size < 1:
+            raise ValueError(f"latent size must be positive, got {latent_size}")
+        self._renderer = SoundFontRenderer(path, sample_rate=int(sample_rate))
+        self.path = self._renderer.path
+        self.sample_rate = int(sample_rate)
+        self.programs = tuple(int(p) for p in programs)
+        self.latent_size = int(latent_size)
+        self.temperature = float(temperature)
+        self.note_length = int(round(self.note_seconds * self.sample_rate))
+        programs_id = "-".join(map(str, self.programs))
+        self.model_id = f"sf2:{_file_hash(self.path)}:{programs_id}"
+        names = [self._renderer.preset_name(p) for p in self.programs]
+        self.name = f"SoundFont {self.path.name} ({', '.join(names)})"
+        rng = np.random.default_rng(0)  # fixed: the same latent gives the same sound
+        dirs = rng.standard_normal((len(self.programs), self.latent_size))
+        self._directions = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
+        self._lock = threading.Lock()
+
+    def weights(self, latents: np.ndarray) -> np.ndarray:
+        """Program mixture per latent: [B, programs] float64, rows sum to 1."""
+        z = np.asarray(latents, dtype=np.float64)
+        scores = self.temperature * (z @ self._directions.T) / np.sqrt(self.latent_size)
+        scores -= scores.max(axis=1, keepdims=True)
+        w = np.exp(scores)
+        return w / w.sum(axis=1, keepdims=True)
+
+    def _check(
+        self, latents: np.ndarray, pitches: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        z = np.asarray(latents)
+        p = np.asarray(pitches)
+        if z.ndim != 2 or z.shape[1] != self.latent_size:
+            raise ValueError(
+                f"latents must have shape [batch, {self.latent_size}], got {z.shape}"
+            )
+        if p.shape != (z.shape[0],):
+            raise ValueError(f"pitches must have shape [{z.shape[0]}], got {p.shape}")
+        if not np.isfinite(z).all():
+            raise ValueError("latents contain NaN or Inf values")
+        if not np.issubdtype(p.dtype, np.integer):
+            raise ValueError(f"pitches must be integers, got {p.dtype}")
+        lo, hi = self.pitch_range
+        bad = p[(p < lo) | (p > hi)]
+        if len(bad):
+            raise ValueError(f"pitch {int(bad[0])} is outside the range {lo}-{hi}")
+        return z.astype(np.float32), p.astype(np.int64)
+
+    def render(self, latents: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+        """Notes for latents and MIDI pitches.
+
+        Parameters
+        ----------
+        latents : [B, latent_size] float32.
+        pitches : [B] int MIDI pitches inside ``pitch_range``.
+
+        Returns
+        -------
+        [B, note_length] float32 at ``sample_rate``.
+        """
+        z, p = self._check(latents, pitches)
+        weights = self.weights(z)
+        out = np.zeros((len(p), self.note_length), np.float32)
+        with self._lock:
+            for b, pitch in enumerate(p):
+                for program, w in zip(self.programs, weights[b], strict=True):
+                    if w < 1e-4:  # inaudible share: skip the render
+                        continue
+                    note = self._renderer.render_note(
+                        program, int(pitch), 100, length=self.note_length
+                    )
+                    out[b] += np.float32(w) * note
+        return out

@@ -1,0 +1,171 @@
+"""The renderer (engine) thread: turns timbre requests into note banks, newest first.
+
+Threads:
+- any thread (UI, MIDI learn, presets) calls ``request`` (a one-slot mailbox under a
+  short lock that the audio callback never takes: the newest request replaces a pending
+  one);
+- the renderer thread owns the instrument and is the only caller of
+``instrument.render``;
+- the audio callback only reads the published bank (``publish`` assigns a reference).
+
+A request renders first the pitches that sound or are held (one call, published at
+once),
+then the rest ``batch_size`` notes per call (batching gains nothing on 2 CPU cores),
+looking between calls for a newer request (then the old one is abandoned) and for keys
+pressed meanwhile (their pitches jump the queue).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from engine.bank import LoopPoints, NoteBank, prepare_note
+
+__all__ = ["BankRenderer", "render_notes"]
+
+
+def render_notes(
+    instrument,
+    latent: np.ndarray,
+    pitches: Sequence[int],
+    loop_crossfade_ms: float,
+) -> list[tuple[np.ndarray, LoopPoints | None]]:
+    """Render and prepare notes of one latent: a list of (audio, loop) per pitch."""
+    if not len(pitches):
+        return []
+    latents = np.repeat(latent[None, :], len(pitches), axis=0)
+    waves = np.asarray(instrument.render(latents, np.asarray(pitches, np.int64)))
+    if waves.ndim != 2 or waves.shape[0] != len(pitches):
+        raise ValueError(
+            f"instrument returned shape {waves.shape} for {len(pitches)} notes"
+        )
+    rate = instrument.sample_rate
+    return [prepare_note(w, rate, loop_crossfade_ms) for w in waves]
+
+
+class BankRenderer:
+    """Renders timbre requests into banks on its own thread and publishes them."""
+
+    def __init__(
+        self,
+        instrument,
+        current: Callable[[], NoteBank],
+        publish: Callable[[NoteBank], None],
+        sounding: Callable[[], list[int]],
+        loop_crossfade_ms: float = 20.0,
+        batch_size: int = 1,
+    ) -> None:
+        self.instrument = instrument
+        self._current, self._publish, self._sounding = current, publish, sounding
+        self.loop_crossfade_ms = loop_crossfade_ms  # NB: read per request (float swap)
+        self.batch_size = max(1, int(batch_size))
+        self._lock = threading.Lock()  # guards the mailbox only
+        self._pending: tuple[int, np.ndarray] | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.requested_version = 0  # newest request made (any thread reads)
+        self.render_ms = 0.0  # last complete bank: request to last note published
+        self.first_ms = 0.0  # last request: request to first notes published
+        self.errors = 0  # renders that raised (the thread keeps running)
+        self.last_error = ""
+        self._t_request = 0.0
+
+    # -- any thread --------------------------------------------------------------------
+    def request(self, latent: np.ndarray) -> int:
+        """Ask for a bank of ``latent``; returns its version (timbre id)."""
+        with self._lock:
+            self.requested_version += 1
+            self._pending = (self.requested_version, latent)
+            self._t_request = time.perf_counter()
+        self._wake.set()
+        return self.requested_version
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._run, name="bank-renderer", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    # -- the renderer thread (or the caller, for render_now) ---------------------------
+    def _take(self) -> tuple[int, np.ndarray] | None:
+        with self._lock:
+            req, self._pending = self._pending, None
+            return req
+
+    def _newer_waiting(self) -> bool:
+        return self._pending is not None  # NB: reading one reference, no lock needed
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.2)
+            self._wake.clear()
+            req = self._take()
+            if req is None:
+                continue
+            try:
+                self._render(*req, abandon=True)
+            except Exception as err:  # a broken render must not end the thread
+                self.errors += 1
+                self.last_error = f"{type(err).__name__}: {err}"
+
+    def render_now(
+        self, latent: np.ndarray, pitches: Sequence[int] | None = None
+    ) -> None:
+        """Render ``latent`` in the caller's thread (offline use; no thread running)."""
+        with self._lock:
+            self.requested_version += 1
+            version = self.requested_version
+            self._t_request = time.perf_counter()
+        self._render(version, latent, abandon=False, only=pitches)
+
+    def _render(
+        self,
+        version: int,
+        latent: np.ndarray,
+        abandon: bool,
+        only: Sequence[int] | None = None,
+    ) -> None:
+        t0 = self._t_request
+        bank = self._current().with_timbre(version, latent)
+        lo, hi = bank.pitch_min, bank.pitch_max
+        todo = [
+            p for p in (range(lo, hi + 1) if only is None else only) if lo <= p <= hi
+        ]
+        todo = sorted(
+            set(todo), key=lambda p: abs(p - 60)
+        )  # middle of the keyboard first
+        first = True
+        if not todo:
+            self._publish(bank)
+        while todo:
+            if abandon and self._newer_waiting():
+                return
+            sounding = [p for p in self._sounding() if p in todo]
+            batch = (
+                sounding
+                if first and sounding
+                else (sounding[:1] or todo[: self.batch_size])
+            )
+            notes = render_notes(self.instrument, latent, batch, self.loop_crossfade_ms)
+            bank = bank.with_notes(batch, notes)
+            self._publish(bank)
+            if first:
+                self.first_ms = (time.perf_counter() - t0) * 1e3
+                first = False
+            todo = [p for p in todo if p not in batch]
+        self.render_ms = (time.perf_counter() - t0) * 1e3
