@@ -144,7 +144,8 @@ class SoundFontInstrument:
     softmax of the latent projected on fixed random directions (one per program), so a
     latent moving continuously (the XY pad) morphs the sound continuously. Each note is
     a real SoundFont note (NSynth-like: held 3 s of 4 s, velocity 100) rendered directly
-    at ``sample_rate``.
+    at ``sample_rate``; each program is scaled once so its middle C peaks at 0.5, so the
+    programs mix at comparable loudness.
 
     Thread-safe: ``render`` takes a lock (tinysoundfont's synth is not thread-safe).
 
@@ -190,6 +191,10 @@ class SoundFontInstrument:
         dirs = rng.standard_normal((len(self.programs), self.latent_size))
         self._directions = dirs / np.linalg.norm(dirs, axis=1, keepdims=True)
         self._lock = threading.Lock()
+        self._gains = {}  # program -> gain that brings its middle C to a 0.5 peak
+        for prog in self.programs:
+            peak = float(np.abs(self._renderer.render_note(prog, 60)).max())
+            self._gains[prog] = 0.5 / peak if peak > 1e-6 else 1.0
 
     def weights(self, latents: np.ndarray) -> np.ndarray:
         """Program mixture per latent: [B, programs] float64, rows sum to 1."""
@@ -243,5 +248,5 @@ class SoundFontInstrument:
                     note = self._renderer.render_note(
                         program, int(pitch), 100, length=self.note_length
                     )
-                    out[b] += np.float32(w) * note
+                    out[b] += np.float32(w * self._gains[program]) * note
         return out
