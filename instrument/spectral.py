@@ -1,0 +1,410 @@
+"""GANSynth's spectral representation in torch: batched, differentiable, any device.
+
+Waves ``[B, N]`` (``N = cfg.audio_length``) become images ``[B, 2, T, F]`` (channels
+first: ``T = cfg.n_frames`` frames, ``F = cfg.n_bins`` bins) and back, exactly as the
+reference code computes them (docs/GANSYNTH.md section 2): left padding of
+``cfg.pad_left`` zeros, uncentred STFT with a periodic Hann window, DC bin dropped,
+log(|X| + 1e-6), instantaneous frequency (IF) by floor-mod unwrap, then for IF-Mel
+log mel *power* + 1e-6 and mel IF; the inverse uses the row-normalised approximate
+inverse mel matrix and an overlap-add with window hann / 1.5 and no edge
+renormalisation. Channel 0 is log magnitude (linear) or log mel power (mel), channel 1
+the (mel) IF. Values are raw; ``normalize`` maps them to the networks' [-1, 1].
+
+The functions work on float32 and float64 (complex64/complex128 for STFTs) on any
+device. ``SpectralTransform`` caches the window and the mel matrices (sparse) on its
+device: its ``inverse`` is the fast path the synthesizer uses at inference.
+
+The mel matrices come from ``instrument.spectral_numpy`` (one implementation).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from instrument.config import SpectralConfig
+from instrument.spectral_numpy import (
+    LOG_EPS,
+    OLA_GAIN,
+    linear_to_mel_matrix,
+    mel_to_linear_matrix,
+)
+
+__all__ = [
+    "linear_to_mel_matrix",
+    "mel_to_linear_matrix",
+    "unwrap",
+    "instantaneous_frequency",
+    "waves_to_stfts",
+    "stfts_to_waves",
+    "stfts_to_specgrams",
+    "specgrams_to_stfts",
+    "specgrams_to_melspecgrams",
+    "melspecgrams_to_specgrams",
+    "waves_to_images",
+    "images_to_waves",
+    "normalize",
+    "denormalize",
+    "SpectralTransform",
+]
+
+_REAL = (torch.float32, torch.float64)
+_COMPLEX = (torch.complex64, torch.complex128)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"shape {list(x.shape)} {str(x.dtype).removeprefix('torch.')}"
+    return f"a {type(x).__name__}"
+
+
+def _check(
+    x: object, what: str, shape: tuple[int, ...], complex_: bool
+) -> torch.Tensor:
+    """``x`` if a tensor of ``shape`` (-1 = any batch size), else a ValueError."""
+    expected = "[" + ", ".join("batch" if n < 0 else str(n) for n in shape) + "]"
+    kind = "complex64/complex128" if complex_ else "float32/float64"
+    dtypes = _COMPLEX if complex_ else _REAL
+    if not isinstance(x, torch.Tensor) or x.dtype not in dtypes:
+        raise ValueError(
+            f"{what} must be a {kind} tensor of shape {expected}, got {_describe(x)}"
+        )
+    if x.ndim != len(shape) or any(
+        n >= 0 and n != m for n, m in zip(shape, x.shape, strict=True)
+    ):
+        raise ValueError(f"{what} must have shape {expected}, got {_describe(x)}")
+    return x
+
+
+def _check_waves(waves: object, cfg: SpectralConfig) -> torch.Tensor:
+    return _check(waves, "waves", (-1, cfg.audio_length), complex_=False)
+
+
+def _check_stfts(stfts: object, cfg: SpectralConfig) -> torch.Tensor:
+    return _check(stfts, "stfts", (-1, cfg.n_frames, cfg.n_bins), complex_=True)
+
+
+def _check_images(images: object, cfg: SpectralConfig, what: str) -> torch.Tensor:
+    return _check(images, what, (-1, 2, cfg.n_frames, cfg.n_bins), complex_=False)
+
+
+# ---------------------------------------------------------------- cached constants
+
+
+def _constant(
+    array: np.ndarray, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    # A normal tensor even when first asked for under inference_mode, so that a cached
+    # constant can later be used in autograd.
+    with torch.inference_mode(False):
+        return torch.tensor(array, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=16)
+def _window(n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    with torch.inference_mode(False):
+        return torch.hann_window(n_fft, periodic=True, dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=16)
+def _mel_dense(
+    cfg: SpectralConfig, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L2M ``[F, F]``, M2L ``[F, F]``) as dense tensors."""
+    l2m = _constant(linear_to_mel_matrix(cfg), device, dtype)
+    m2l = _constant(mel_to_linear_matrix(cfg), device, dtype)
+    return l2m, m2l
+
+
+def _key(x: torch.Tensor) -> tuple[torch.device, torch.dtype]:
+    real = x.real.dtype if x.is_complex() else x.dtype
+    return x.device, real
+
+
+def _sparse_csr(matrix: np.ndarray, device: torch.device | None, dtype: torch.dtype):
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.tensor(matrix, dtype=dtype, device=device).to_sparse_csr()
+
+
+# ---------------------------------------------------------------- phase
+
+
+def unwrap(phase: torch.Tensor, dim: int = -2) -> torch.Tensor:
+    """Unwrap ``phase`` along ``dim`` as the reference does (discontinuity pi).
+
+    ``dd = diff(p)``; ``ddmod = (dd + pi) mod 2 pi - pi`` with floor-mod, and pi where
+    that gives -pi for ``dd > 0``; ``p + [0, cumsum(ddmod - dd)]``. Same shape/dtype.
+    """
+    dd = torch.diff(phase, dim=dim)
+    ddmod = torch.remainder(dd + math.pi, 2.0 * math.pi) - math.pi
+    ddmod = torch.where((ddmod == -math.pi) & (dd > 0), math.pi, ddmod)
+    correction = torch.cumsum(ddmod - dd, dim=dim)
+    first = torch.zeros_like(phase.narrow(dim, 0, 1))
+    return phase + torch.cat([first, correction], dim=dim)
+
+
+def instantaneous_frequency(phase: torch.Tensor, dim: int = -2) -> torch.Tensor:
+    """Unwrapped phase differences along ``dim`` over pi; slice 0 is the raw phase / pi.
+
+    Same shape and dtype as ``phase``; values after slice 0 are in [-1, 1].
+    """
+    unwrapped = unwrap(phase, dim)
+    first = unwrapped.narrow(dim, 0, 1)
+    return torch.cat([first, torch.diff(unwrapped, dim=dim)], dim=dim) / math.pi
+
+
+# ---------------------------------------------------------------- STFT
+
+
+def _frames(waves: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """``[B, N]`` -> windowed frames ``[B, T, n_fft]`` of the left-padded waves."""
+    padded = torch.nn.functional.pad(waves, (cfg.pad_left, 0))
+    frames = padded.unfold(-1, cfg.n_fft, cfg.hop_length)
+    return frames * _window(cfg.n_fft, *_key(waves))
+
+
+def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """``[B, T, n_fft]`` -> ``[B, hop * (T - 1) + n_fft]`` (n_fft a multiple of hop)."""
+    batch, n_frames, n_fft = frames.shape
+    r = n_fft // hop
+    parts = frames.reshape(batch, n_frames, r, hop)
+    out = frames.new_zeros(batch, n_frames + r - 1, hop)
+    for k in range(r):
+        out[:, k : k + n_frames] += parts[:, :, k]
+    return out.reshape(batch, (n_frames + r - 1) * hop)
+
+
+def _istft(
+    stfts: torch.Tensor, cfg: SpectralConfig, first_frame: int = 0
+) -> torch.Tensor:
+    """``[B, T', F]`` complex (frames ``first_frame``..T-1) -> ``[B, N]`` waves."""
+    dc = torch.nn.functional.pad(stfts, (1, 0))  # a zero DC bin at index 0
+    frames = torch.fft.irfft(dc, n=cfg.n_fft, dim=-1)
+    frames = frames * (_window(cfg.n_fft, *_key(frames)) / OLA_GAIN)
+    waves = _overlap_add(frames, cfg.hop_length)
+    start = cfg.pad_left - first_frame * cfg.hop_length
+    return waves[:, start : start + cfg.audio_length]
+
+
+def waves_to_stfts(waves: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """Left-padded, uncentred STFT with the DC bin dropped.
+
+    Parameters
+    ----------
+    waves : ``[B, N] float32/float64``, ``N = cfg.audio_length``.
+
+    Returns
+    -------
+    ``[B, T, F]`` complex64/complex128.
+    """
+    waves = _check_waves(waves, cfg)
+    return torch.fft.rfft(_frames(waves, cfg), dim=-1)[..., 1:]
+
+
+def stfts_to_waves(stfts: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """Inverse of ``waves_to_stfts``: zero DC bin, irfft, window hann/1.5, overlap-add.
+
+    Parameters
+    ----------
+    stfts : ``[B, T, F]`` complex64/complex128.
+
+    Returns
+    -------
+    ``[B, N]`` float32/float64, the first ``cfg.pad_left`` samples cropped.
+    """
+    return _istft(_check_stfts(stfts, cfg), cfg)
+
+
+# ---------------------------------------------------------------- specgrams
+
+
+def stfts_to_specgrams(stfts: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """``[B, T, F]`` complex -> ``[B, 2, T, F]``: log(|X| + 1e-6) and IF."""
+    stfts = _check_stfts(stfts, cfg)
+    logmag = torch.log(stfts.abs() + LOG_EPS)
+    ifreq = instantaneous_frequency(torch.angle(stfts), dim=-2)
+    return torch.stack([logmag, ifreq], dim=1)
+
+
+def specgrams_to_stfts(specgrams: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """``[B, 2, T, F]`` (log magnitude, IF) -> ``[B, T, F]`` complex."""
+    specgrams = _check_images(specgrams, cfg, "specgrams")
+    mag = torch.exp(specgrams[:, 0])
+    phase = torch.cumsum(specgrams[:, 1] * math.pi, dim=-2)
+    return torch.polar(mag, phase)
+
+
+def specgrams_to_melspecgrams(
+    specgrams: torch.Tensor, cfg: SpectralConfig
+) -> torch.Tensor:
+    """``[B, 2, T, F]`` (log magnitude, IF) -> (log mel power, mel IF), same shape."""
+    specgrams = _check_images(specgrams, cfg, "specgrams")
+    l2m, _ = _mel_dense(cfg, *_key(specgrams))
+    mag2 = torch.exp(2.0 * specgrams[:, 0])
+    phase = torch.cumsum(specgrams[:, 1] * math.pi, dim=-2)
+    logmelmag2 = torch.log(mag2 @ l2m + LOG_EPS)
+    mel_if = instantaneous_frequency(phase @ l2m, dim=-2)
+    return torch.stack([logmelmag2, mel_if], dim=1)
+
+
+def melspecgrams_to_specgrams(
+    melspecgrams: torch.Tensor, cfg: SpectralConfig
+) -> torch.Tensor:
+    """``[B, 2, T, F]`` (log mel power, mel IF) -> (log magnitude, IF), approximate."""
+    melspecgrams = _check_images(melspecgrams, cfg, "melspecgrams")
+    _, m2l = _mel_dense(cfg, *_key(melspecgrams))
+    mel_phase = torch.cumsum(melspecgrams[:, 1] * math.pi, dim=-2)
+    ifreq = instantaneous_frequency(mel_phase @ m2l, dim=-2)
+    logmag = 0.5 * torch.log(torch.exp(melspecgrams[:, 0]) @ m2l + LOG_EPS)
+    return torch.stack([logmag, ifreq], dim=1)
+
+
+def waves_to_images(waves: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """``[B, N]`` waves -> raw ``[B, 2, T, F]`` images.
+
+    (log mel power, mel IF) when ``cfg.mel``, else (log magnitude, IF).
+    """
+    specgrams = stfts_to_specgrams(waves_to_stfts(waves, cfg), cfg)
+    return specgrams_to_melspecgrams(specgrams, cfg) if cfg.mel else specgrams
+
+
+def images_to_waves(images: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """Raw ``[B, 2, T, F]`` images -> ``[B, N]`` waves (differentiable)."""
+    images = _check_images(images, cfg, "images")
+    specgrams = melspecgrams_to_specgrams(images, cfg) if cfg.mel else images
+    return stfts_to_waves(specgrams_to_stfts(specgrams, cfg), cfg)
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+def _affine(
+    cfg: SpectralConfig, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    a = (cfg.mag_normalizer[0], cfg.if_normalizer[0])
+    b = (cfg.mag_normalizer[1], cfg.if_normalizer[1])
+    shape = (1, 2, 1, 1)
+    return (
+        torch.tensor(a, dtype=like.dtype, device=like.device).view(shape),
+        torch.tensor(b, dtype=like.dtype, device=like.device).view(shape),
+    )
+
+
+def normalize(images: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """Raw ``[B, 2, T, F]`` images -> ``clip(a * x + b, -1, 1)`` per channel."""
+    images = _check_images(images, cfg, "images")
+    a, b = _affine(cfg, images)
+    return torch.clamp(images * a + b, -1.0, 1.0)
+
+
+def denormalize(images: torch.Tensor, cfg: SpectralConfig) -> torch.Tensor:
+    """Normalised ``[B, 2, T, F]`` images -> raw ``(y - b) / a`` per channel."""
+    images = _check_images(images, cfg, "images")
+    a, b = _affine(cfg, images)
+    return (images - b) / a
+
+
+# ---------------------------------------------------------------- module
+
+
+class SpectralTransform(torch.nn.Module):
+    """Waves <-> raw images with the window and sparse mel matrices cached on a device.
+
+    ``forward`` equals ``waves_to_images`` and ``inverse`` equals ``images_to_waves``
+    (up to float rounding); both use sparse (CSR) mel matrices, and ``inverse`` skips
+    the work whose samples are cropped away. ``.to(device/dtype)`` moves the caches.
+
+    Parameters
+    ----------
+    cfg : the spectral representation.
+    device : where the caches live (default: CPU).
+    dtype : float32 or float64.
+    """
+
+    def __init__(
+        self,
+        cfg: SpectralConfig,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        if not isinstance(cfg, SpectralConfig):
+            raise ValueError(f"cfg must be a SpectralConfig, got {_describe(cfg)}")
+        if dtype not in _REAL:
+            raise ValueError(
+                f"dtype must be torch.float32 or torch.float64, got {dtype}"
+            )
+        self.cfg = cfg
+        with torch.inference_mode(False):
+            window = torch.hann_window(cfg.n_fft, periodic=True, dtype=dtype)
+            self.register_buffer("window", window.to(device), persistent=False)
+            self.register_buffer(
+                "l2m", _sparse_csr(linear_to_mel_matrix(cfg), device, dtype), False
+            )
+            self.register_buffer(
+                "m2l", _sparse_csr(mel_to_linear_matrix(cfg), device, dtype), False
+            )
+        # The first frame whose samples survive the crop of pad_left (earlier frames
+        # cover only the padding).
+        reach = cfg.pad_left - cfg.n_fft
+        self.first_frame = max(0, reach // cfg.hop_length + 1)
+
+    def _check_dtype(self, x: torch.Tensor) -> None:
+        if x.dtype != self.window.dtype or x.device != self.window.device:
+            raise ValueError(
+                f"input is {str(x.dtype).removeprefix('torch.')} on {x.device}, but "
+                f"this transform is {str(self.window.dtype).removeprefix('torch.')} on "
+                f"{self.window.device}: move one of them with .to()"
+            )
+
+    def forward(self, waves: torch.Tensor) -> torch.Tensor:
+        """``[B, N]`` waves -> raw ``[B, 2, T, F]`` images (as ``waves_to_images``)."""
+        cfg = self.cfg
+        waves = _check_waves(waves, cfg)
+        self._check_dtype(waves)
+        padded = torch.nn.functional.pad(waves, (cfg.pad_left, 0))
+        frames = padded.unfold(-1, cfg.n_fft, cfg.hop_length) * self.window
+        stfts = torch.fft.rfft(frames, dim=-1)[..., 1:]
+        logmag = torch.log(stfts.abs() + LOG_EPS)
+        ifreq = instantaneous_frequency(torch.angle(stfts), dim=-2)
+        if not cfg.mel:
+            return torch.stack([logmag, ifreq], dim=1)
+        mag2 = torch.exp(2.0 * logmag)
+        phase = torch.cumsum(ifreq * math.pi, dim=-2)
+        logmelmag2 = torch.log(mag2 @ self.l2m + LOG_EPS)
+        mel_if = instantaneous_frequency(phase @ self.l2m, dim=-2)
+        return torch.stack([logmelmag2, mel_if], dim=1)
+
+    def inverse(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw ``[B, 2, T, F]`` images -> ``[B, N]`` waves (as ``images_to_waves``).
+
+        The phase is taken straight from the cumulated (mel) IF (the reference's
+        extra IF round trip changes it only by multiples of 2 pi).
+        """
+        cfg = self.cfg
+        images = _check_images(images, cfg, "images")
+        self._check_dtype(images)
+        k0 = self.first_frame
+        phase = torch.cumsum(images[:, 1], dim=-2)[:, k0:] * math.pi
+        if cfg.mel:
+            mag2 = torch.exp(images[:, 0, k0:])
+            # one sparse product for both: [2, B, T', F] @ [F, F]
+            both = torch.stack([mag2, phase]) @ self.m2l
+            mag = torch.sqrt(both[0] + LOG_EPS)
+            phase = both[1]
+        else:
+            mag = torch.exp(images[:, 0, k0:])
+        return _istft(torch.polar(mag, phase), cfg, first_frame=k0)
+
+    def extra_repr(self) -> str:
+        c = self.cfg
+        kind = "mel" if c.mel else "linear"
+        return f"{kind}, {c.n_frames}x{c.n_bins}, {c.audio_length} samples"
