@@ -66,7 +66,10 @@ NSYNTH_KEYS = (
 )
 SAMPLE_RATE = 16000  # NSynth's only rate
 SILENT_PEAK = 1e-4  # a note whose peak is below this (-80 dBFS) is silent
-CLIP_PEAK = 0.999  # a note whose peak reaches this is clipped
+CLIP_PEAK = (
+    0.999  # full scale: a note is clipped where CLIP_RUN samples in a row reach it
+)
+CLIP_RUN = 3  # (one full-scale sample is a normalised note, a flat top is clipping)
 SPLIT_SEED = 20190225  # fixed seed of the 80/20 shuffled split (GANSynth's ICLR date)
 _INT_KEYS = ("note", "instrument", "pitch", "velocity", "sample_rate")
 _INT_KEYS += ("instrument_family", "instrument_source")
@@ -141,7 +144,12 @@ def audio_problem(audio: np.ndarray) -> str | None:
     if peak < SILENT_PEAK:
         return "silent"
     if peak >= CLIP_PEAK:
-        return "clipped"
+        full = np.abs(audio) >= CLIP_PEAK
+        flat = full[: len(full) - CLIP_RUN + 1].copy()
+        for k in range(1, CLIP_RUN):
+            flat &= full[k : len(full) - CLIP_RUN + 1 + k]
+        if flat.any():
+            return "clipped"
     return None
 
 
