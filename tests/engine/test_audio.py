@@ -17,6 +17,7 @@ from engine.audio import (
     AudioSettings,
     parse_latency,
     resolve_device,
+    set_jack_client_name,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,6 +113,7 @@ def test_stream_plays_the_processor_bit_exactly(jack_server):
     import sounddevice as sd
 
     rate, _ = jack_server
+    set_jack_client_name("h2b-audio-test")
     captured: list[np.ndarray] = []
     enough = threading.Event()
 
@@ -134,8 +136,8 @@ def test_stream_plays_the_processor_bit_exactly(jack_server):
     ) as rec:
         assert rec.active
         with out:
-            _jack("jack_disconnect", "system:capture_1", "PortAudio:in_0")
-            _jack("jack_connect", "PortAudio:out_0", "PortAudio:in_0")
+            _jack("jack_disconnect", "system:capture_1", "h2b-audio-test:in_0")
+            _jack("jack_connect", "h2b-audio-test:out_0", "h2b-audio-test:in_0")
             captured.clear()
             assert enough.wait(timeout=20), "no audio came back through JACK"
             assert out.active
