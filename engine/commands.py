@@ -54,17 +54,19 @@ def _say(text: str) -> None:
 
 
 def _timbre(args: argparse.Namespace, instrument: Any) -> tuple[np.ndarray, Any]:
-    """The latent ``[latent_size] float32`` and engine settings (None: defaults)."""
-    from instrument.latent import pad_latent, random_latents
+    """The latent ``[latent_size] float32`` and engine settings (None: defaults).
+
+    From ``--preset`` (refused with one sentence when made for another model), else a
+    random latent from ``--seed`` (0 when not given).
+    """
+    from instrument.latent import random_latents
 
     preset_name = getattr(args, "preset", None)
     if preset_name:
         from engine.presets import load_preset
 
         preset = load_preset(preset_name, instrument.model_id)
-        corners = np.asarray(preset.corners, dtype=np.float32)
-        x, y = preset.position
-        return pad_latent(corners, x, y).astype(np.float32), preset.settings
+        return preset.latent(), preset.settings
     seed = getattr(args, "seed", None)
     seed = 0 if seed is None else seed
     return random_latents(1, instrument.latent_size, seed)[0], None
@@ -82,13 +84,18 @@ def _audio_settings(args: argparse.Namespace) -> AudioSettings:
     )
 
 
+def _midi_channel(args: argparse.Namespace) -> int | None:
+    """``--channel`` 1-16 as mido's 0-15 (None: every channel)."""
+    if args.channel is None:
+        return None
+    if not 1 <= args.channel <= 16:
+        raise ValueError(f"--channel must be 1-16, got {args.channel}")
+    return args.channel - 1
+
+
 def _open_midi(args: argparse.Namespace, engine: Any) -> MidiInput | None:
     """The MIDI input, or None (one sentence on stderr) when there is no MIDI system."""
-    channel = None
-    if args.channel is not None:
-        if not 1 <= args.channel <= 16:
-            raise ValueError(f"--channel must be 1-16, got {args.channel}")
-        channel = args.channel - 1
+    channel = _midi_channel(args)
     virtual = args.virtual_port
     if args.midi_port is None and virtual is None:
         virtual = DEFAULT_VIRTUAL_PORT
@@ -130,6 +137,7 @@ def play(args: argparse.Namespace, load_instrument: LoadInstrument) -> int:
 
     if args.duration is not None and args.duration <= 0:
         raise ValueError(f"--duration must be positive, got {args.duration}")
+    _midi_channel(args)
     settings = _audio_settings(args)
     set_jack_client_name(JACK_CLIENT)
     rate = device_sample_rate(settings)  # AudioDeviceError when there is no device
@@ -204,8 +212,8 @@ def export_sfz(args: argparse.Namespace, load_instrument: LoadInstrument) -> int
     from engine.sfz import export_sfz as export
 
     instrument = load_instrument(args.model, args.sample_rate)
-    latent, _ = _timbre(args, instrument)
-    path = export(instrument, latent, args.out_dir)
+    latent, settings = _timbre(args, instrument)
+    path = export(instrument, latent, args.out_dir, settings=settings)
     _say(f"wrote {path}")
     return 0
 
