@@ -30,6 +30,7 @@ __all__ = [
     "load_crepe",
     "track_pitch",
     "estimate_pitch",
+    "pitch_of_track",
     "hz_to_midi",
 ]
 
@@ -186,12 +187,20 @@ def estimate_pitch(
     """
     a = _as_batch(waves)
     track = track_pitch(a, sample_rate, hop_length)
-    held = track.held(hold_s, a.shape[1] / sample_rate)
+    return pitch_of_track(track, hold_s, a.shape[1] / sample_rate, voiced)
+
+
+def pitch_of_track(
+    track: PitchTrack, hold_s: float, duration_s: float, voiced: float = VOICED
+) -> tuple[np.ndarray, np.ndarray]:
+    """``estimate_pitch`` from a computed ``PitchTrack`` (see there)."""
+    held = track.held(hold_s, duration_s)
     if not held.any():
         held = np.ones_like(held)
-    midi = np.full(len(a), np.nan, np.float32)
+    n = len(track.midi)
+    midi = np.full(n, np.nan, np.float32)
     per = np.median(track.periodicity[:, held], axis=1).astype(np.float32)
-    for i in range(len(a)):
+    for i in range(n):
         frames = track.midi[i, held][track.periodicity[i, held] > voiced]
         if frames.size:
             midi[i] = float(np.median(frames))

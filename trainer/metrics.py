@@ -1,0 +1,404 @@
+"""Quality metrics of generated notes: pitch accuracy, pitch entropy, NDB, diversity.
+
+Pure functions over arrays, plus ``evaluate_generator`` which renders notes from a
+``Synth`` or a ``Generator`` and applies them (used by ``python -m trainer eval`` and by
+the training loop's snapshot evaluation).
+
+- **Pitch accuracy** (GANSynth's PA, judged here by torchcrepe instead of the unreleased
+  NSynth pitch classifier): the fraction of notes whose estimated pitch is within
+  +-50 cents of the conditioning pitch (``strict``), and within +-50 cents ignoring
+  the octave (``pitch_class``). A note with no voiced frame counts as wrong.
+- **Pitch entropy** (the paper's PE is the mean entropy of a pitch classifier's output):
+  here the entropy, in nats, of the histogram of the frame-wise pitch (rounded to
+  semitones) over a note's held frames, averaged over notes. A steady tone gives 0; a
+  pitch that wanders or a noise gives more.
+- **NDB** (Richardson & Weiss 2018, GANSYNTH.md 6.3): k-means with k = 50 on the
+  training notes' log spectrograms; every generated note goes to its nearest centre; a
+  bin is statistically different when a two-proportion z-test rejects equal proportions
+  at alpha = 0.05. The log spectrogram is the log-mel power channel average-pooled to
+  ``[32, 64]`` (frames x mel bands).
+- **Timbre diversity**: the mean RMS distance (in log-mel power units, i.e. nepers of
+  power) between the pooled log spectrograms of notes that share a pitch, averaged over
+  pitches. Reported for generated and real notes; their ratio is the diversity measure.
+- **Health**: counts of notes with NaN/Inf, clipping (peak >= 0.999) or silence
+  (peak < 1e-3, -60 dBFS).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "POOLED_SHAPE",
+    "GEN_SILENT_PEAK",
+    "GEN_CLIP_PEAK",
+    "pitch_accuracy",
+    "note_entropies",
+    "pitch_entropy",
+    "log_spectrogram_features",
+    "kmeans",
+    "ndb",
+    "timbre_diversity",
+    "audio_health",
+    "random_latents",
+    "evaluate_generator",
+]
+
+POOLED_SHAPE = (32, 64)  # [frames, mel bands] of the pooled log spectrogram
+GEN_SILENT_PEAK = 1e-3  # a generated note below this peak (-60 dBFS) is silent
+GEN_CLIP_PEAK = 0.999  # a generated note reaching this peak clips
+
+
+def pitch_accuracy(
+    estimated: np.ndarray, target: np.ndarray, tolerance_cents: float = 50.0
+) -> dict[str, float]:
+    """Fractions of notes in tune.
+
+    Parameters
+    ----------
+    estimated : np.ndarray
+        ``[N] float`` estimated MIDI pitch; NaN where no pitch was found.
+    target : np.ndarray
+        ``[N] int`` conditioning MIDI pitch.
+
+    Returns
+    -------
+    dict
+        ``strict`` (within the tolerance), ``pitch_class`` (within it modulo an
+        octave), ``voiced`` (fraction with an estimate) and ``median_abs_cents``.
+    """
+    est = np.asarray(estimated, np.float64)
+    tgt = np.asarray(target, np.float64)
+    if est.shape != tgt.shape or est.ndim != 1:
+        raise ValueError(
+            f"estimated and target must be [N] alike, got {est.shape} and {tgt.shape}"
+        )
+    if est.size == 0:
+        raise ValueError("pitch accuracy of zero notes is undefined")
+    cents = 100.0 * (est - tgt)
+    voiced = np.isfinite(cents)
+    c = np.where(voiced, cents, np.inf)
+    folded = np.where(voiced, np.mod(c + 600.0, 1200.0) - 600.0, np.inf)
+    return {
+        "strict": float(np.mean(np.abs(c) <= tolerance_cents)),
+        "pitch_class": float(np.mean(np.abs(folded) <= tolerance_cents)),
+        "voiced": float(np.mean(voiced)),
+        "median_abs_cents": float(np.median(np.abs(cents[voiced])))
+        if voiced.any()
+        else math.nan,
+    }
+
+
+def note_entropies(frame_midi: np.ndarray) -> np.ndarray:
+    """``[N] float64`` entropy (nats) of each note's semitone histogram.
+
+    ``frame_midi`` is ``[N, frames]`` float MIDI pitch per frame (NaN frames ignored;
+    a note with no finite frame gets NaN).
+    """
+    m = np.asarray(frame_midi, np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"frame_midi must be [notes, frames], got shape {m.shape}")
+    out = np.full(len(m), np.nan)
+    for i, row in enumerate(m):
+        row = row[np.isfinite(row)]
+        if row.size:
+            _, counts = np.unique(np.round(row), return_counts=True)
+            p = counts / counts.sum()
+            out[i] = float(-(p * np.log(p)).sum())
+    return out
+
+
+def pitch_entropy(frame_midi: np.ndarray) -> float:
+    """Mean over notes of ``note_entropies`` (nats); lower = steadier pitch."""
+    e = note_entropies(frame_midi)
+    if not np.isfinite(e).any():
+        raise ValueError("pitch entropy needs at least one note with a pitch track")
+    return float(np.nanmean(e))
+
+
+def log_spectrogram_features(images: np.ndarray) -> np.ndarray:
+    """Pooled log spectrograms for NDB and diversity.
+
+    Parameters
+    ----------
+    images : np.ndarray
+        ``[N, 2, T, F]`` RAW images (channel 0 = log-mel power); any float dtype.
+
+    Returns
+    -------
+    np.ndarray
+        ``[N, 32 * 64] float32``: channel 0 average-pooled to 32 frames x 64 bands.
+    """
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[1] != 2:
+        raise ValueError(f"images must be [N, 2, T, F], got shape {x.shape}")
+    n, _, t, f = x.shape
+    pt, pf = POOLED_SHAPE
+    if t % pt or f % pf:
+        raise ValueError(f"images of {t}x{f} do not pool to {pt}x{pf}")
+    out = np.empty((n, pt * pf), np.float32)
+    for s in range(0, n, 256):  # chunks: a memmap is never loaded whole
+        mag = np.asarray(x[s : s + 256, 0], np.float32)
+        pooled = mag.reshape(len(mag), pt, t // pt, pf, f // pf).mean(axis=(2, 4))
+        out[s : s + 256] = pooled.reshape(len(mag), pt * pf)
+    return out
+
+
+def _sq_dists(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    d = (x * x).sum(1)[:, None] - 2.0 * x @ c.T + (c * c).sum(1)[None, :]
+    return np.maximum(d, 0.0)
+
+
+def kmeans(
+    x: np.ndarray, k: int, seed: int = 0, iters: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
+    """k-means (k-means++ seeding, Lloyd iterations) on ``[N, D]`` points.
+
+    Returns ``(centres [k, D] float64, labels [N] int64)``.
+    """
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"k-means needs [N, D] points, got shape {x.shape}")
+    if not 1 <= k <= len(x):
+        raise ValueError(f"k-means with k={k} needs at least k points, got {len(x)}")
+    rng = np.random.default_rng(seed)
+    centres = [x[rng.integers(len(x))]]
+    d2 = _sq_dists(x, np.array(centres))[:, 0]
+    for _ in range(1, k):
+        total = d2.sum()
+        i = rng.choice(len(x), p=d2 / total) if total > 0 else rng.integers(len(x))
+        centres.append(x[i])
+        d2 = np.minimum(d2, _sq_dists(x, x[i : i + 1])[:, 0])
+    c = np.array(centres)
+    labels = np.full(len(x), -1)
+    for _ in range(iters):
+        new = _sq_dists(x, c).argmin(1)
+        if np.array_equal(new, labels):
+            break
+        labels = new
+        for j in range(k):
+            members = x[labels == j]
+            if len(members):
+                c[j] = members.mean(0)
+    return c, labels
+
+
+def ndb(
+    real: np.ndarray,
+    fake: np.ndarray,
+    k: int = 50,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Number of statistically different bins (Richardson & Weiss 2018).
+
+    Parameters
+    ----------
+    real, fake : np.ndarray
+        ``[N, D]`` and ``[M, D]`` features (``log_spectrogram_features``).
+    k : int
+        k-means bins fitted on ``real``.
+    alpha : float
+        Significance of the two-sided two-proportion z-test per bin.
+
+    Returns
+    -------
+    dict
+        ``ndb`` (int), ``ndb_fraction`` (ndb / k), ``k``, ``real_proportions`` and
+        ``fake_proportions`` ([k] lists), ``different`` ([k] bool list).
+    """
+    from scipy.stats import norm
+
+    real = np.asarray(real, np.float64)
+    fake = np.asarray(fake, np.float64)
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(
+            f"real and fake features must be [N, D] alike, got {real.shape}, "
+            f"{fake.shape}"
+        )
+    if len(fake) == 0:
+        raise ValueError("NDB needs at least one generated note")
+    centres, real_labels = kmeans(real, k, seed)
+    fake_labels = _sq_dists(fake, centres).argmin(1)
+    n1, n2 = len(real), len(fake)
+    p1 = np.bincount(real_labels, minlength=k) / n1
+    p2 = np.bincount(fake_labels, minlength=k) / n2
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.where(se > 0, (p1 - p2) / se, 0.0)
+    different = np.abs(z) > norm.ppf(1 - alpha / 2)
+    count = int(different.sum())
+    return {
+        "ndb": count,
+        "ndb_fraction": count / k,
+        "k": k,
+        "real_proportions": p1.tolist(),
+        "fake_proportions": p2.tolist(),
+        "different": different.tolist(),
+    }
+
+
+def timbre_diversity(features: np.ndarray, pitches: np.ndarray) -> float:
+    """Mean pairwise RMS distance between notes of the same pitch, over pitches.
+
+    ``features`` is ``[N, D]`` (``log_spectrogram_features``), ``pitches`` ``[N]`` int.
+    Pitches with fewer than two notes are ignored.
+    """
+    x = np.asarray(features, np.float64)
+    p = np.asarray(pitches)
+    if x.ndim != 2 or p.shape != (len(x),):
+        raise ValueError(
+            f"need [N, D] features and [N] pitches, got {x.shape}, {p.shape}"
+        )
+    spreads = []
+    for pitch in np.unique(p):
+        g = x[p == pitch]
+        if len(g) < 2:
+            continue
+        d = np.sqrt(_sq_dists(g, g) / x.shape[1])
+        spreads.append(d[np.triu_indices(len(g), 1)].mean())
+    if not spreads:
+        raise ValueError("timbre diversity needs two notes at one pitch at least")
+    return float(np.mean(spreads))
+
+
+def audio_health(waves: np.ndarray) -> dict[str, int]:
+    """Counts of ``[N, samples]`` notes that are not finite, clip or are silent."""
+    w = np.asarray(waves)
+    if w.ndim != 2:
+        raise ValueError(f"waves must be [notes, samples], got shape {w.shape}")
+    finite = np.isfinite(w).all(axis=1)
+    peak = np.where(finite, np.abs(np.where(np.isfinite(w), w, 0)).max(axis=1), 0.0)
+    return {
+        "notes": int(len(w)),
+        "nan": int((~finite).sum()),
+        "clipped": int((finite & (peak >= GEN_CLIP_PEAK)).sum()),
+        "silent": int((finite & (peak < GEN_SILENT_PEAK)).sum()),
+    }
+
+
+def random_latents(n: int, latent_size: int, seed: int) -> np.ndarray:
+    """``[n, latent_size] float32`` z ~ N(0, I), reproducible from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, latent_size)).astype(np.float32)
+
+
+# --- rendering and the whole evaluation -----------------------------------------------
+
+
+def _render(model: Any, z: np.ndarray, pitches: np.ndarray, progress: float | None):
+    """Waves ``[B, N] float32`` at 16 kHz and RAW images from a Synth or a Generator."""
+    import torch
+
+    if hasattr(model, "render") and hasattr(model, "spectral"):  # a Synth
+        rate = model.sample_rate
+        model.set_output_rate(model.model_rate)
+        try:
+            return model.render(z, pitches), model.config.spectral
+        finally:
+            model.set_output_rate(rate)
+    from instrument.spectral import images_to_waves
+
+    cfg = model.cfg
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    waves = []
+    try:
+        with torch.no_grad():
+            for s in range(0, len(z), 8):
+                zt = torch.from_numpy(z[s : s + 8]).to(device)
+                labels = torch.from_numpy(pitches[s : s + 8] - cfg.pitch_min).to(device)
+                images = model(zt, labels.long(), progress).float()
+                waves.append(images_to_waves(images, cfg.spectral).cpu().numpy())
+    finally:
+        model.train(was_training)
+    return np.concatenate(waves).astype(np.float32), cfg.spectral
+
+
+def evaluate_generator(
+    model: Any,
+    features: Any,
+    n: int = 2,
+    pitches: Sequence[int] | None = None,
+    seed: int = 0,
+    k: int = 50,
+    progress: float | None = None,
+    real_diversity: float | None = None,
+) -> dict[str, Any]:
+    """Render ``n`` notes per pitch and score them against the training ``features``.
+
+    Parameters
+    ----------
+    model : Synth or Generator
+        A ``instrument.synth.Synth`` or an ``instrument.networks.Generator``.
+    features : trainer.features.Features
+        Training-set images (the NDB bins and the real diversity come from them).
+    n : int
+        Random latents per pitch (the same latents at every pitch).
+    pitches : sequence of int, optional
+        Default: every pitch of the model.
+    k : int
+        NDB bins (reduced to the number of real notes when there are fewer).
+    progress : float, optional
+        Progressive-growing progress for a Generator (default: all blocks).
+    real_diversity : float, optional
+        Precomputed ``timbre_diversity`` of the real notes (computed when None).
+
+    Returns
+    -------
+    dict
+        ``pitch_accuracy`` (strict), ``pitch_class_accuracy``, ``voiced``,
+        ``median_abs_cents``, ``pitch_entropy``, ``ndb``, ``ndb_k``,
+        ``ndb_fraction``, ``diversity``, ``real_diversity``, ``diversity_ratio``,
+        ``nan``/``clipped``/``silent``/``notes`` counts, ``seconds``, and ``score``
+        (higher is better: pitch-class accuracy minus half the NDB fraction).
+    """
+    from trainer.features import images_of
+    from trainer.pitch import pitch_of_track, track_pitch
+
+    start = time.perf_counter()
+    cfg = model.config if hasattr(model, "config") else model.cfg
+    pitch_list = list(pitches) if pitches is not None else list(cfg.pitches)
+    if n < 1 or not pitch_list:
+        raise ValueError(f"need at least one note per pitch, got n={n}")
+    z = np.repeat(random_latents(n, cfg.latent_size, seed)[None], len(pitch_list), 0)
+    z = z.reshape(-1, cfg.latent_size)
+    p = np.repeat(np.asarray(pitch_list, np.int64), n)
+    waves, spectral = _render(model, z, p, progress)
+    health = audio_health(waves)
+    clean = np.nan_to_num(waves, nan=0.0, posinf=0.0, neginf=0.0)
+    hold = min(3.0, spectral.duration_s)
+    track = track_pitch(clean, spectral.sample_rate)
+    est, _ = pitch_of_track(track, hold, spectral.duration_s)
+    held = track.held(hold, spectral.duration_s)
+    acc = pitch_accuracy(est, p)
+    fake = log_spectrogram_features(images_of(clean, spectral))
+    real = log_spectrogram_features(features.images)
+    k_used = min(k, len(real))
+    nd = ndb(real, fake, k_used, seed=seed)
+    div = timbre_diversity(fake, p) if n > 1 else math.nan
+    if real_diversity is None:
+        real_diversity = timbre_diversity(real, np.asarray(features.pitches))
+    return {
+        "pitch_accuracy": acc["strict"],
+        "pitch_class_accuracy": acc["pitch_class"],
+        "voiced": acc["voiced"],
+        "median_abs_cents": acc["median_abs_cents"],
+        "pitch_entropy": pitch_entropy(track.midi[:, held]),
+        "ndb": nd["ndb"],
+        "ndb_k": nd["k"],
+        "ndb_fraction": nd["ndb_fraction"],
+        "diversity": div,
+        "real_diversity": real_diversity,
+        "diversity_ratio": div / real_diversity if real_diversity else math.nan,
+        **health,
+        "seconds": time.perf_counter() - start,
+        "score": acc["pitch_class"] - 0.5 * nd["ndb_fraction"],
+    }
