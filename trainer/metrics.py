@@ -83,7 +83,8 @@ def pitch_accuracy(
     cents = 100.0 * (est - tgt)
     voiced = np.isfinite(cents)
     c = np.where(voiced, cents, np.inf)
-    folded = np.where(voiced, np.mod(c + 600.0, 1200.0) - 600.0, np.inf)
+    folded = np.full_like(c, np.inf)
+    folded[voiced] = np.mod(c[voiced] + 600.0, 1200.0) - 600.0
     return {
         "strict": float(np.mean(np.abs(c) <= tolerance_cents)),
         "pitch_class": float(np.mean(np.abs(folded) <= tolerance_cents)),

@@ -1,0 +1,174 @@
+"""``python -m trainer eval --model PATH --data DIR``: how good is a trained model?
+
+Renders ``--notes-per-pitch`` random latents at every pitch of the model (the same
+latents at every pitch), and reports, against the dataset's training split:
+
+- pitch accuracy (strict and pitch class, +-50 cents) and pitch entropy by torchcrepe,
+  with the same accuracy on real training notes (a sample of them, the same length)
+  as the reference the model is compared with;
+- NDB (k-means, k = 50, on pooled log-mel spectrograms of the training notes);
+- timbre diversity of generated notes against real ones;
+- counts of generated notes that are NaN, clip or are silent.
+
+Human-readable lines go to stdout; ``--json`` adds one JSON line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["configure", "run", "evaluate", "real_reference", "format_report"]
+
+
+def real_reference(
+    data_dir: Path, features: Any, per_pitch: int, seed: int
+) -> dict[str, Any]:
+    """Pitch accuracy of real training notes: up to ``per_pitch`` notes per pitch.
+
+    The audio is read from the dataset and cut to the model's note length, as the
+    generated notes are.
+    """
+    from trainer.dataset import BadAudio, crop_or_pad, list_examples, load_audio
+    from trainer.metrics import pitch_accuracy
+    from trainer.pitch import estimate_pitch
+
+    spectral = features.spectral
+    rng = np.random.default_rng(seed)
+    pitches = np.asarray(features.pitches)
+    chosen: list[int] = []
+    for pitch in np.unique(pitches):
+        idx = np.flatnonzero(pitches == pitch)
+        chosen += rng.choice(idx, min(per_pitch, len(idx)), replace=False).tolist()
+    refs = {r.note_str: r for r in list_examples(data_dir)}
+    waves, targets = [], []
+    for i in chosen:
+        try:
+            audio = load_audio(refs[features.note_strs[i]])
+        except (KeyError, BadAudio):
+            continue
+        waves.append(crop_or_pad(audio, spectral.audio_length))
+        targets.append(int(pitches[i]))
+    if not waves:
+        raise ValueError(f"no real note of {data_dir} could be read for the reference")
+    hold = min(3.0, spectral.duration_s)
+    est, _ = estimate_pitch(np.stack(waves), spectral.sample_rate, hold_s=hold)
+    acc = pitch_accuracy(est, np.asarray(targets))
+    return {"notes": len(waves), **acc}
+
+
+def evaluate(
+    model_path: Path,
+    data_dir: Path,
+    notes_per_pitch: int = 16,
+    real_per_pitch: int = 16,
+    k: int = 50,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The whole evaluation as one dict (see ``trainer.metrics.evaluate_generator``)."""
+    from instrument.synth import Synth
+    from trainer.features import load_features
+    from trainer.metrics import evaluate_generator
+
+    if notes_per_pitch < 1 or real_per_pitch < 1:
+        raise ValueError("--notes-per-pitch and --real-per-pitch must be at least 1")
+    synth = Synth.load(model_path, output_rate=16000, device="cpu", precision="fp32")
+    cfg = synth.config
+    features = load_features(
+        data_dir, cfg.spectral, "train", pitch_range=(cfg.pitch_min, cfg.pitch_max)
+    )
+    result = evaluate_generator(synth, features, notes_per_pitch, seed=seed, k=k)
+    reference = real_reference(data_dir, features, real_per_pitch, seed)
+    return {
+        "model": str(model_path),
+        "model_id": synth.model_id,
+        "config": cfg.name,
+        "data": str(data_dir),
+        "train_notes": len(features),
+        "notes_per_pitch": notes_per_pitch,
+        **result,
+        "real_notes": reference["notes"],
+        "real_pitch_accuracy": reference["strict"],
+        "real_pitch_class_accuracy": reference["pitch_class"],
+        "real_voiced": reference["voiced"],
+        "info": synth.bundle.info,
+    }
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f} %"
+
+
+def format_report(r: dict[str, Any]) -> list[str]:
+    """Human-readable lines of an ``evaluate`` result."""
+    gap = r["pitch_accuracy"] - r["real_pitch_accuracy"]
+    pitches = r["notes"] // max(1, r["notes_per_pitch"])
+    return [
+        f"model {r['model']} ({r['config']}, id {r['model_id']})",
+        f"data {r['data']}: {r['train_notes']} training notes",
+        f"generated: {r['notes']} notes ({r['notes_per_pitch']} latents x "
+        f"{pitches} pitches) in {r['seconds']:.0f} s",
+        f"pitch accuracy (+-50 cents): strict {_pct(r['pitch_accuracy'])}, "
+        f"pitch class {_pct(r['pitch_class_accuracy'])}, voiced {_pct(r['voiced'])}, "
+        f"median error {r['median_abs_cents']:.0f} cents",
+        f"real training notes ({r['real_notes']}): strict "
+        f"{_pct(r['real_pitch_accuracy'])}, pitch class "
+        f"{_pct(r['real_pitch_class_accuracy'])}; generated - real strict = "
+        f"{100 * gap:+.1f} points",
+        f"pitch entropy: {r['pitch_entropy']:.3f} nats",
+        f"NDB: {r['ndb']} of {r['ndb_k']} bins differ (alpha 0.05), "
+        f"{r['ndb_fraction']:.2f}",
+        f"timbre diversity: {r['diversity']:.3f} generated vs {r['real_diversity']:.3f}"
+        f" real (ratio {r['diversity_ratio']:.2f})",
+        f"health: {r['nan']} NaN, {r['clipped']} clipped, {r['silent']} silent "
+        f"of {r['notes']}",
+    ]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", type=Path, required=True, help="model bundle")
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder")
+    parser.add_argument("--json", action="store_true", help="also print one JSON line")
+    parser.add_argument(
+        "--notes-per-pitch", type=int, default=16, help="random latents per pitch"
+    )
+    parser.add_argument(
+        "--real-per-pitch", type=int, default=16, help="real notes per pitch"
+    )
+    parser.add_argument("--k", type=int, default=50, help="NDB bins")
+    parser.add_argument("--seed", type=int, default=0, help="latent seed")
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
+    return x
+
+
+def run(args: argparse.Namespace) -> int:
+    result = evaluate(
+        args.model,
+        args.data,
+        args.notes_per_pitch,
+        args.real_per_pitch,
+        args.k,
+        args.seed,
+    )
+    for line in format_report(result):
+        print(line)
+    if args.json:
+        print(json.dumps(_jsonable(result), sort_keys=True))
+    sys.stdout.flush()
+    return 0
