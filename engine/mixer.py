@@ -40,12 +40,14 @@ class OutputStage:
         m *= master
         a = self._abs[:n]
         np.abs(m, out=a)
-        peak = float(a.max()) if n else 0.0
+        peak = (
+            float(a[a.argmax()]) if n else 0.0
+        )  # argmax: no reduction buffer; NaN wins
         if not math.isfinite(peak):
             np.nan_to_num(m, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             self.scrubbed += 1
             np.abs(m, out=a)
-            peak = float(a.max())
+            peak = float(a[a.argmax()])
         target = CEILING / peak if peak > CEILING else 1.0
         g0 = self.gain
         g1 = min(target, g0 + n * self._release_per_sample, 1.0)
@@ -54,7 +56,8 @@ class OutputStage:
             np.multiply(self._ramp[:n], (g1 - g0) / n, out=g)
             g += g0
             m *= g
-            np.clip(m, -CEILING, CEILING, out=m)
+            np.minimum(m, CEILING, out=m)  # not np.clip: it allocates per call
+            np.maximum(m, -CEILING, out=m)
         self.gain = g1
         self.peak = min(peak * max(g0, g1), CEILING)
         out[:n] = m[:, None]

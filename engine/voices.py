@@ -60,7 +60,8 @@ class _Scratch:
     """Preallocated per-block buffers (one set per pool)."""
 
     def __init__(self, max_block: int) -> None:
-        self.ramp = np.arange(max_block, dtype=np.float64)  # 0, 1, 2, ...
+        self.ramp = np.arange(max_block, dtype=np.float64)  # 0, 1, 2, ... (positions)
+        self.ramp32 = self.ramp.astype(np.float32)  # for gains: no casting buffer
         self.pos = np.empty(max_block, np.float64)
         self.tmp = np.empty(max_block, np.float64)
         self.mask = np.empty(max_block, bool)
@@ -118,8 +119,10 @@ def read_note(
     np.copyto(frac, tmp, casting="same_kind")
     np.add(idx, 1, out=idx1)
     a, b = s.a[:n], s.b[:n]
-    np.take(note, idx, out=a)
-    np.take(note, idx1, out=b)
+    # the ndarray method (np.take's wrapper leaks a little per call); idx is in range,
+    # so "wrap" changes nothing, and unlike "raise" it needs no temporary buffer
+    note.take(idx, out=a, mode="wrap")
+    note.take(idx1, out=b, mode="wrap")
     np.subtract(b, a, out=b)
     np.multiply(b, frac, out=b)
     np.add(a, b, out=out[:n])
@@ -295,7 +298,7 @@ class VoicePool:
         """Add ``n`` samples of every sounding voice into ``mix[:n]`` (float32)."""
         s = self._s
         sig, gain = s.sig[:n], s.gain[:n]
-        unit = s.ramp[:n]
+        unit = s.ramp32[:n]
         for i in range(self.capacity):
             if not self.active[i]:
                 continue
@@ -334,7 +337,7 @@ class VoicePool:
         w0 = 1.0 - left / total  # weight of the new note at the block start
         w1 = min(1.0, w0 + n / total)
         w = s.gain[:n]
-        np.multiply(s.ramp[:n], (w1 - w0) / n, out=w)
+        np.multiply(s.ramp32[:n], (w1 - w0) / n, out=w)
         w += w0
         sig = s.sig[:n]
         sig -= s.old[:n]
