@@ -251,8 +251,11 @@ def test_malformed_examples_json_is_one_sentence(tmp_path):
     (tmp_path / "examples.json").write_text(json.dumps({"a": {"velocity": 3}}))
     with pytest.raises(ValueError, match="lacks the NSynth key"):
         list_examples(tmp_path)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no NSynth data"):
-        list_examples(tmp_path / "..")
+        list_examples(tmp_path / "empty")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        list_examples(tmp_path / "nowhere")
 
 
 def test_audio_problem_rules():
