@@ -57,6 +57,7 @@ PROBE_PEAK = 0.5  # the 95th-percentile peak of loud probe notes after the globa
 MIN_PEAK = 1e-3  # a rendered note quieter than this (-60 dBFS) does not sound: skipped
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff")
 _NOTE_OFFSETS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_NSYNTH_NAME = re.compile(r"-(\d{3})-(\d{3})$")  # <instrument_str>-<pitch>-<velocity>
 _NOTE_NAME = re.compile(r"^([a-g])(#|s|b)?(-?\d)$", re.IGNORECASE)
 
 
@@ -85,11 +86,18 @@ def parse_int_list(text: str, lo: int, hi: int, what: str) -> list[int]:
 def pitch_from_name(name: str) -> tuple[int | None, int | None]:
     """(MIDI pitch, velocity) read from a file name, each None when absent.
 
-    A token (split at ``_ - space .``) like ``C4``, ``F#3``, ``Bb2`` (C4 = 60) or a
-    MIDI number 0-127 gives the pitch; a second number 1-127 right after a numeric
-    pitch (NSynth's ``<instrument>-<pitch>-<velocity>``) gives the velocity.
+    NSynth's ``<instrument_str>-<pitch>-<velocity>`` gives both. Otherwise a token
+    (split at ``_ - space .``) like ``C4``, ``F#3``, ``Cs3``, ``Bb2`` (C4 = 60) or,
+    failing that, the first number 0-127 gives the pitch, and a number 1-127 right
+    after it the velocity.
     """
-    tokens = [t for t in re.split(r"[_\-\s.]+", Path(name).stem) if t]
+    stem = Path(name).stem
+    nsynth = _NSYNTH_NAME.search(stem)
+    if nsynth:
+        pitch, velocity = int(nsynth.group(1)), int(nsynth.group(2))
+        if pitch <= 127 and 1 <= velocity <= 127:
+            return pitch, velocity
+    tokens = [t for t in re.split(r"[_\-\s.]+", stem) if t]
     for tok in tokens:
         m = _NOTE_NAME.match(tok)
         if m:
