@@ -168,7 +168,7 @@ class SoundFontInstrument:
         sample_rate: int = 48000,
         programs: tuple[int, ...] = DEFAULT_PROGRAMS,
         latent_size: int = 256,
-        temperature: float = 3.0,
+        temperature: float = 2.0,
     ) -> None:
         if not programs or any(not 0 <= p <= 127 for p in programs):
             raise ValueError(f"programs must be GM programs 0-127, got {programs}")
@@ -199,16 +199,18 @@ class SoundFontInstrument:
     def weights(self, latents: np.ndarray) -> np.ndarray:
         """Program mixture per latent: [B, programs] float64, rows sum to 1."""
         z = np.asarray(latents, dtype=np.float64)
-        scores = self.temperature * (z @ self._directions.T) / np.sqrt(self.latent_size)
+        # a N(0, I) latent projects on a unit direction as N(0, 1): scores ~ N(0, T^2)
+        scores = self.temperature * (z @ self._directions.T)
         scores -= scores.max(axis=1, keepdims=True)
         w = np.exp(scores)
         return w / w.sum(axis=1, keepdims=True)
 
-    def program_latent(self, program: int, strength: float = 4.0) -> np.ndarray:
+    def program_latent(self, program: int, strength: float = 0.25) -> np.ndarray:
         """A latent that selects mostly ``program`` ([latent_size] float32).
 
-        Its norm is ``strength`` times that of a typical N(0, I) latent; at the default
-        the program's weight is above 0.99 (a pad corner that is one clear instrument).
+        It points along the program's direction with ``strength`` times the norm of a
+        typical N(0, I) latent, so the program's weight is above 0.99 (a pad corner that
+        is one clear instrument).
         """
         if program not in self.programs:
             raise ValueError(f"program {program} is not one of {self.programs}")
@@ -254,7 +256,7 @@ class SoundFontInstrument:
         with self._lock:
             for b, pitch in enumerate(p):
                 for program, w in zip(self.programs, weights[b], strict=True):
-                    if w < 1e-4:  # inaudible share: skip the render
+                    if w < 1e-3:  # below -60 dB: skip the render
                         continue
                     note = self._renderer.render_note(
                         program, int(pitch), 100, length=self.note_length
