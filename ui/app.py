@@ -28,12 +28,9 @@ def _display_available() -> bool:
 
 
 def _application() -> QtWidgets.QApplication:
-    import pyqtgraph as pg
-
     from ui.theme import apply_theme
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["gansynth"])
-    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
     apply_theme(app)
     return app
 

@@ -80,7 +80,8 @@ class CCMap:
     def from_json(cls, data: object) -> CCMap:
         """A map from saved settings; anything malformed gives the defaults back."""
         try:
-            return cls({int(c): str(t) for c, t in dict(data).items()})  # type: ignore[arg-type]
+            mapping = {int(c): str(t) for c, t in dict(data).items()}  # type: ignore
+            return cls(mapping) if mapping else cls()
         except (TypeError, ValueError):
             return cls()
 

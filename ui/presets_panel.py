@@ -8,6 +8,7 @@ panel as one sentence. Qt main thread only.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class PresetsPanel(QtWidgets.QWidget):
         super().__init__()
         self.window_ = window
         self.current: str | None = None  # the preset last loaded or saved
+        self.entries: dict[str, store.PresetEntry] = {}  # name -> file, as listed
         self.list = QtWidgets.QListWidget()
         self.list.itemDoubleClicked.connect(lambda item: self.load_selected())
         self.message = QtWidgets.QLabel()
@@ -54,13 +56,15 @@ class PresetsPanel(QtWidgets.QWidget):
     def refresh(self) -> None:
         """Re-read the factory and user presets."""
         self.list.clear()
-        for info in store.list_presets():
+        self.entries = {e.name: e for e in store.list_presets()}
+        for info in self.entries.values():
+            user = not info.factory
             item = QtWidgets.QListWidgetItem(
-                info.name if info.user else f"{info.name}  (factory)"
+                info.name if user else f"{info.name}  (factory)"
             )
             item.setData(QtCore.Qt.UserRole, info.name)
-            item.setData(QtCore.Qt.UserRole + 1, info.user)
-            if not info.user:
+            item.setData(QtCore.Qt.UserRole + 1, user)
+            if not user:
                 font = item.font()
                 font.setItalic(True)
                 item.setFont(font)
@@ -139,7 +143,9 @@ class PresetsPanel(QtWidgets.QWidget):
             if not ok or not new.strip():
                 return False
         try:
-            store.rename_preset(sel[0], new.strip())
+            old = store.load_preset(sel[0], None)
+            store.save_preset(dataclasses.replace(old, name=new.strip()))
+            store.delete_preset(sel[0])
         except (store.PresetError, OSError) as err:
             self.say(str(err), error=True)
             return False
@@ -197,8 +203,8 @@ class PresetsPanel(QtWidgets.QWidget):
             if not path:
                 return False
         try:
-            shutil.copyfile(store.preset_path(sel[0]), path)
-        except (store.PresetError, OSError) as err:
+            shutil.copyfile(self.entries[sel[0]].path, path)
+        except (KeyError, OSError) as err:
             self.say(f"Cannot export “{sel[0]}”: {err}", error=True)
             return False
         self.say(f"Exported “{sel[0]}” to {path}.")

@@ -1,17 +1,17 @@
 """Rainbowgrams: brightness = log magnitude, colour = instantaneous frequency.
 
-``NoteRainbowgram`` shows the bank's note of the last played pitch, from the generator's own
-output, through the numpy twin of the model's spectral representation. ``LiveRainbowgram``
-scrolls the audio going out: each GUI frame reads the newest samples from the engine's scope
-ring and adds one column. Both are pulled by the window's single timer; images are uint8
-RGB, C-contiguous, drawn with fixed levels (pyqtgraph's fast path). Qt main thread only,
-except ``note_image``, a pure function the window may run on a worker thread.
+``NoteRainbowgram`` shows the bank's note of the last played pitch, from the
+generator's own output, through the numpy twin of the model's spectral representation.
+``LiveRainbowgram`` scrolls the audio going out: each GUI frame reads the newest samples
+from the engine's scope ring and adds one column. Both are pulled by the window's single
+timer; images are uint8 RGB arrays wrapped by a QImage without a copy. Qt main thread
+only, except ``note_image``, a pure function the window runs on a worker thread.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
 import soxr
 
 from instrument.config import SpectralConfig
@@ -54,9 +54,7 @@ def colorize(
             f"and {inst_freq.shape}"
         )
     top = float(np.max(log_mag)) if peak is None else float(peak)
-    value = (
-        np.clip((log_mag - (top - _DYNAMIC_RANGE)) / _DYNAMIC_RANGE, 0.0, 1.0) ** 1.5
-    )
+    value = np.clip((log_mag - (top - _DYNAMIC_RANGE)) / _DYNAMIC_RANGE, 0.0, 1.0)
     hue = np.mod((inst_freq + 1.0) * 0.5, 1.0) * 6.0  # HSV with saturation 0.85
     i = np.floor(hue).astype(np.int8) % 6
     f = hue - np.floor(hue)
@@ -85,32 +83,80 @@ def note_image(note: np.ndarray, sample_rate: int, cfg: SpectralConfig) -> np.nd
     return np.ascontiguousarray(colorize(log_mag, inst_freq).transpose(1, 0, 2))
 
 
-def _image_plot(title: str) -> tuple[pg.PlotWidget, pg.ImageItem]:
-    w = pg.PlotWidget(background=COLORS["panel"])
-    w.setMenuEnabled(False)
-    w.setMouseEnabled(False, False)
-    w.hideButtons()
-    w.setTitle(title, color=COLORS["dim"], size="9pt")
-    for side in ("left", "bottom"):
-        w.getPlotItem().hideAxis(side)
-    img = pg.ImageItem(axisOrder="row-major")
-    w.addItem(img)
-    return w, img
+class ImageView(QtWidgets.QWidget):
+    """A titled RGB image scaled into the widget (a part of it: ``source`` columns).
+
+    Drawn with ``QPainter.drawImage`` from a QImage that wraps a uint8 array (no copy).
+    pyqtgraph's ``ImageItem.setImage`` was the first choice (STYLE 6), but with PySide6
+    6.12 and pyqtgraph 0.14 every call leaks a reference to ``False`` and the
+    interpreter aborts at exit after a few thousand frames (``bool_dealloc``), so the
+    window paints its images itself.
+    """
+
+    def __init__(self, title: str, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self._rgb: np.ndarray | None = None  # keeps the QImage's memory alive
+        self._image: QtGui.QImage | None = None
+        self._source = QtCore.QRectF()
+
+    def set_rgb(
+        self, rgb: np.ndarray, first: int = 0, width: int | None = None
+    ) -> None:
+        """Show columns ``first .. first + width`` of ``rgb`` ``[H, W, 3] uint8``.
+
+        Row 0 is drawn at the top; ``rgb`` must stay unchanged in shape while shown
+        (its contents may change: the next repaint shows them).
+        """
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(
+                f"image must be [H, W, 3] uint8, got {rgb.dtype} {rgb.shape}"
+            )
+        if not rgb.flags.c_contiguous:
+            rgb = np.ascontiguousarray(rgb)
+        h, w = rgb.shape[:2]
+        if self._rgb is not rgb:
+            self._rgb = rgb
+            self._image = QtGui.QImage(
+                rgb.data, w, h, 3 * w, QtGui.QImage.Format_RGB888
+            )
+        self._source = QtCore.QRectF(first, 0, w - first if width is None else width, h)
+        self.update()
+
+    def set_title(self, title: str) -> None:
+        self.title = title
+        self.update()
+
+    def image_rect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(self.rect()).adjusted(4, 22, -4, -4)
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
+        p = QtGui.QPainter(self)
+        p.fillRect(self.rect(), QtGui.QColor(COLORS["panel"]))
+        p.setPen(QtGui.QColor(COLORS["dim"]))
+        p.drawText(
+            QtCore.QRectF(0, 2, self.width(), 18), QtCore.Qt.AlignCenter, self.title
+        )
+        target = self.image_rect()
+        p.fillRect(target, QtGui.QColor("#000000"))
+        if self._image is not None:
+            p.setRenderHint(QtGui.QPainter.SmoothPixmapTransform)
+            p.drawImage(target, self._image, self._source)
+        p.end()
 
 
 class NoteRainbowgram:
     """The bank note of one pitch as a rainbowgram (widget: ``.widget``)."""
 
     def __init__(self) -> None:
-        self.widget, self.image = _image_plot("note rainbowgram")
+        self.widget = ImageView("note rainbowgram: play a key")
         self.widget.setMinimumHeight(150)
-        self.shown: tuple[int, int] | None = None  # (pitch, bank identity) now drawn
+        self.shown: tuple[int, int] | None = None  # (pitch, note version) now drawn
 
     def show(self, rgb: np.ndarray, label: str) -> None:
-        """Draw ``rgb`` ``[F, T, 3] uint8`` with the title ``label``."""
-        self.image.setImage(rgb, autoLevels=False, levels=(0, 255))
-        self.widget.setTitle(label, color=COLORS["text"], size="9pt")
-        self.widget.getPlotItem().getViewBox().autoRange(padding=0)
+        """Draw ``rgb`` ``[F, T, 3] uint8`` (low frequencies first) titled ``label``."""
+        self.widget.set_rgb(np.ascontiguousarray(rgb[::-1]))
+        self.widget.set_title(label)
 
 
 class LiveColumns:
@@ -153,30 +199,29 @@ class LiveColumns:
 class LiveRainbowgram:
     """A scrolling rainbowgram of the output (widget: ``.widget``).
 
-    A double-length ring of columns: column ``j`` is written at ``j`` and ``j + width`` so
-    the newest ``width`` columns are always one contiguous slice (no ``np.roll``).
+    A double-length ring of columns: column ``j`` is written at ``j`` and ``j + width``
+    so the newest ``width`` columns are always one contiguous range (no ``np.roll``),
+    drawn straight from the ring.
     """
 
     def __init__(self, sample_rate: int, width: int = 300, rows: int = 192) -> None:
-        self.widget, self.image = _image_plot("output (live)")
-        self.image.setOpts(axisOrder="col-major")
+        self.widget = ImageView("output (live)")
         self.widget.setMinimumHeight(120)
         self.columns = LiveColumns(sample_rate, rows)
         self.width = width
-        self.ring = np.zeros((2 * width, rows, 3), np.uint8)  # [time, freq, rgb]
+        self.ring = np.zeros((rows, 2 * width, 3), np.uint8)  # [freq high->low, time]
         self.j = 0
         self.frames = 0
 
+    def reset(self, sample_rate: int) -> None:
+        """Follow a new output rate."""
+        self.columns = LiveColumns(sample_rate, self.ring.shape[0])
+
     def push(self, mono: np.ndarray) -> None:
-        """Add one column from the newest samples ``[columns.needed] float32`` and redraw."""
-        col = self.columns.column(mono)
-        self.ring[self.j] = col
-        self.ring[self.j + self.width] = col
+        """Add one column from the newest samples ``[columns.needed] float32``; redraw."""
+        col = self.columns.column(mono)[::-1]
+        self.ring[:, self.j] = col
+        self.ring[:, self.j + self.width] = col
         self.j = (self.j + 1) % self.width
-        view = self.ring[self.j : self.j + self.width]
-        self.image.setImage(view, autoLevels=False, levels=(0, 255))
-        if self.frames == 0:
-            self.widget.getPlotItem().getViewBox().setRange(
-                xRange=(0, self.width), yRange=(0, view.shape[1]), padding=0
-            )
+        self.widget.set_rgb(self.ring, self.j, self.width)
         self.frames += 1

@@ -71,7 +71,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.tick)
-        QtWidgets.QApplication.instance().installEventFilter(self)
 
     # -- layout --------------------------------------------------------------------------
     def _build(self) -> None:
@@ -192,6 +191,8 @@ class MainWindow(QtWidgets.QMainWindow):
         except (TypeError, ValueError):
             choice = AudioChoice()
         self.devices.set_choice(choice, s.get("midi"))
+        if isinstance(s.get("preset"), str):
+            self.presets.current = s["preset"]
         self.controls.restore(s.get("sound", {}))
         self.host.settings = self.controls.settings
         geometry = s.get("geometry")
@@ -221,7 +222,7 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{inst.name}  ·  {inst.model_id}  ·  {inst.device_name}"
         )
         self.devices.show_audio_error(error)
-        self.live_view.columns.__init__(self.host.engine.sample_rate)
+        self.live_view.reset(self.host.engine.sample_rate)
         lo, hi = inst.pitch_range
         self.keyboard.set_trained_range(lo, hi)
         self._adopt_pad(inst.latent_size)
@@ -254,7 +255,7 @@ class MainWindow(QtWidgets.QMainWindow):
         error = self.host.set_audio(choice)
         self.devices.show_audio_error(error)
         if self.host.engine is not None:
-            self.live_view.columns.__init__(self.host.engine.sample_rate)
+            self.live_view.reset(self.host.engine.sample_rate)
             self.apply_midi(*self.devices.midi_choice())
             self.send_timbre()
 
@@ -305,24 +306,17 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_preset(self, preset) -> None:
         """Take a loaded preset's pad and sound settings."""
         x, y = preset.position
-        names = list(getattr(preset, "corner_names", None) or [])
-        if len(names) != 4:
-            names = [f"{preset.name} {label}" for label in ("A", "B", "C", "D")]
+        names = [f"{preset.name} {label}" for label in ("A", "B", "C", "D")]
         self.pad_model.load(np.asarray(preset.corners, np.float32), names, x, y)
-        if preset.settings is not None:
-            self.controls.show_settings(preset.settings)
-            self.host.update_settings(preset.settings)
+        self.controls.show_settings(preset.settings)
+        self.host.update_settings(preset.settings)
         self.send_timbre()
 
     def preset_state(self, name: str):
         """A ``Preset`` of the current pad and sound, named ``name``."""
         m = self.pad_model
-        return Preset(
-            name=name,
-            corners=m.corners.copy(),
-            position=(m.x, m.y),
-            settings=self.controls.settings,
-            model_id=self.model_id() or "",
+        return Preset.create(
+            name, self.model_id() or "", m.corners, (m.x, m.y), self.controls.settings
         )
 
     # -- MIDI learn ----------------------------------------------------------------------
@@ -370,19 +364,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.host.engine is not None:
             self.host.engine.push_event(AllNotesOff())
 
-    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
-        kind = event.type()
-        if (
-            kind in (QtCore.QEvent.KeyPress, QtCore.QEvent.KeyRelease)
-            and self.isActiveWindow()
-        ):
-            focus = QtWidgets.QApplication.focusWidget()
-            if not isinstance(focus, QtWidgets.QLineEdit | QtWidgets.QAbstractSpinBox):
-                if self.keyboard.handle_key(
-                    event.key(), kind == QtCore.QEvent.KeyPress, event.isAutoRepeat()
-                ):
-                    return True
-        return super().eventFilter(obj, event)
+    def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
+        if not self.keyboard.handle_key(event.key(), True, event.isAutoRepeat()):
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
+        if not self.keyboard.handle_key(event.key(), False, event.isAutoRepeat()):
+            super().keyReleaseEvent(event)
 
     # -- the frame -----------------------------------------------------------------------
     def tick(self) -> None:
@@ -487,7 +475,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.keyboard.release_all()
         self.host.shutdown()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        QtWidgets.QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)
 
 
