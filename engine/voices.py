@@ -87,17 +87,23 @@ def read_note(
     """Read ``n`` samples of ``note`` from ``pos`` at ``rate`` into ``out[:n]``.
 
     Linear interpolation over a fractional read position; with ``loop`` the position
-    wraps
-    from ``loop.end`` back to ``loop.start``; without, reads past the end give zeros.
+    wraps from ``loop.end`` back to ``loop.start``; without, reads past the end give
+    zeros. Unbent voices (rate 1) take a slice path without index arrays.
 
     Returns the position after the block (wrapped).
     """
     length = len(note) - GUARD
     end_pos = pos + rate * n
-    if rate == 1.0 and pos == int(pos) and (loop is None or end_pos <= loop.end):
-        p = int(pos)  # fast path: a plain slice copy
+    if rate == 1.0 and (loop is None or end_pos <= loop.end):
+        p = int(pos)  # fast path: slices (GUARD >= 1 keeps p + 1 + k in bounds)
+        f = pos - p
         k = max(0, min(n, length - p))
-        out[:k] = note[p : p + k]
+        if f == 0.0:
+            out[:k] = note[p : p + k]
+        else:
+            np.multiply(note[p : p + k], 1.0 - f, out=out[:k])
+            np.multiply(note[p + 1 : p + 1 + k], f, out=s.a[:k])
+            out[:k] += s.a[:k]
         out[k:n] = 0.0
         return end_pos
     P, tmp, mask = s.pos[:n], s.tmp[:n], s.mask[:n]
@@ -317,9 +323,12 @@ class VoicePool:
                 int(self.stage[i]), l0, float(self.rel_step[i]), n, adsr
             )
             g = float(self.vel_gain[i])
-            np.multiply(unit, (l1 - l0) * g / n, out=gain)
-            gain += l0 * g
-            np.multiply(sig, gain, out=sig)
+            if l0 == l1:  # steady (sustain): one scalar gain
+                np.multiply(sig, l0 * g, out=sig)
+            else:
+                np.multiply(unit, (l1 - l0) * g / n, out=gain)
+                gain += l0 * g
+                np.multiply(sig, gain, out=sig)
             mix[:n] += sig
             self.level[i], self.stage[i], self.pos[i] = l1, stage, new_pos
             if stage == env.IDLE or (loop is None and new_pos >= len(note) - GUARD):
