@@ -70,8 +70,12 @@ def evaluate(
     real_per_pitch: int = 16,
     k: int = 50,
     seed: int = 0,
+    pitches: list[int] | None = None,
 ) -> dict[str, Any]:
-    """The whole evaluation as one dict (see ``trainer.metrics.evaluate_generator``)."""
+    """The whole evaluation as one dict (see ``trainer.metrics.evaluate_generator``).
+
+    ``pitches`` limits the generated pitches (default: all of the model's).
+    """
     from instrument.synth import Synth
     from trainer.features import load_features
     from trainer.metrics import evaluate_generator
@@ -83,7 +87,13 @@ def evaluate(
     features = load_features(
         data_dir, cfg.spectral, "train", pitch_range=(cfg.pitch_min, cfg.pitch_max)
     )
-    result = evaluate_generator(synth, features, notes_per_pitch, seed=seed, k=k)
+    if pitches is not None:
+        lo, hi = cfg.pitch_min, cfg.pitch_max
+        if not pitches or any(not lo <= p <= hi for p in pitches):
+            raise ValueError(f"--pitches must lie in the model's range {lo}-{hi}")
+    result = evaluate_generator(
+        synth, features, notes_per_pitch, pitches=pitches, seed=seed, k=k
+    )
     reference = real_reference(data_dir, features, real_per_pitch, seed)
     return {
         "model": str(model_path),
@@ -143,6 +153,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--k", type=int, default=50, help="NDB bins")
     parser.add_argument("--seed", type=int, default=0, help="latent seed")
+    parser.add_argument(
+        "--pitches", default=None, help="only these pitches, e.g. 36,60 (default: all)"
+    )
 
 
 def _jsonable(x: Any) -> Any:
@@ -158,6 +171,11 @@ def _jsonable(x: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    pitches = None
+    if args.pitches:
+        from trainer.build_dataset import parse_int_list
+
+        pitches = parse_int_list(args.pitches, 0, 127, "--pitches")
     result = evaluate(
         args.model,
         args.data,
@@ -165,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         args.real_per_pitch,
         args.k,
         args.seed,
+        pitches,
     )
     for line in format_report(result):
         print(line)

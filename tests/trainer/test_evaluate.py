@@ -1,0 +1,88 @@
+"""The eval subcommand on a random quarter_2s generator against a tiny rendered set.
+
+A randomly initialised generator is a legitimate subject for the pipeline: its notes
+are out of tune, while the real notes of the same set are in tune.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from instrument.bundle import save_bundle
+from instrument.config import get_config
+from instrument.networks import Generator
+from trainer import evaluate
+from trainer.build_dataset import build_from_soundfont
+from trainer.features import load_features
+from trainer.metrics import evaluate_generator
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory, soundfont_path):
+    out = tmp_path_factory.mktemp("nsynth")
+    build_from_soundfont(soundfont_path, out, [0, 40, 56], [48, 55, 60, 67], [100])
+    return out
+
+
+@pytest.fixture(scope="module")
+def random_bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    cfg = get_config("quarter_2s")
+    path = tmp_path_factory.mktemp("model") / "random.safetensors"
+    save_bundle(path, cfg, Generator(cfg).state_dict(), {"name": "random"})
+    return path
+
+
+def _run(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    evaluate.configure(parser)
+    return evaluate.run(parser.parse_args(list(argv)))
+
+
+@pytest.mark.slow
+def test_eval_command_reports_and_prints_json(tiny_set, random_bundle, capsys):
+    argv = ["--model", str(random_bundle), "--data", str(tiny_set), "--json"]
+    argv += ["--notes-per-pitch", "2", "--real-per-pitch", "2", "--pitches", "48,60"]
+    assert _run(*argv, "--k", "4") == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(lines[-1])
+    text = "\n".join(lines[:-1])
+    for phrase in ("pitch accuracy", "real training notes", "pitch entropy", "NDB"):
+        assert phrase in text
+    assert result["notes"] == 4 and result["notes_per_pitch"] == 2
+    assert result["config"] == "quarter_2s" and result["info"] == {"name": "random"}
+    assert result["ndb_k"] == 4 and 0 <= result["ndb"] <= 4
+    assert result["real_notes"] == 8  # 2 of each of the 4 training pitches
+    assert result["real_pitch_class_accuracy"] >= 0.75  # real notes are in tune
+    assert result["pitch_class_accuracy"] < result["real_pitch_class_accuracy"]
+    assert result["nan"] == 0 and result["clipped"] + result["silent"] <= 4
+    assert result["pitch_entropy"] >= 0 and result["real_diversity"] > 0
+    assert result["train_notes"] == len(
+        load_features(tiny_set, get_config("quarter_2s").spectral)
+    )
+
+
+def test_evaluate_generator_takes_a_training_generator(tiny_set):
+    cfg = get_config("quarter_2s")
+    torch.manual_seed(1)
+    gen = Generator(cfg).train()
+    feats = load_features(tiny_set, cfg.spectral, progress=False)
+    r = evaluate_generator(gen, feats, n=2, pitches=[60], k=3, progress=2.5)
+    assert gen.training  # restored
+    assert r["notes"] == 2 and r["ndb_k"] == 3
+    assert 0.0 <= r["pitch_accuracy"] <= r["pitch_class_accuracy"] <= 1.0
+    assert np.isfinite(r["score"]) and np.isfinite(r["diversity"])
+
+
+def test_bad_inputs_are_one_sentence(tiny_set, random_bundle, tmp_path):
+    with pytest.raises(ValueError, match="no model bundle"):
+        _run("--model", str(tmp_path / "none.safetensors"), "--data", str(tiny_set))
+    with pytest.raises(ValueError, match="model's range"):
+        _run("--model", str(random_bundle), "--data", str(tiny_set), "--pitches", "90")
+    with pytest.raises(FileNotFoundError, match="not found"):
+        _run("--model", str(random_bundle), "--data", str(tmp_path / "nowhere"))
