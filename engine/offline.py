@@ -86,7 +86,9 @@ def read_midi(path: str | os.PathLike[str]) -> list[tuple[float, ev.Event]]:
             if e is not None:
                 timeline.append((t, e))
     except Exception as err:  # mido raises many types for broken files
-        raise MidiFileError(f"{path.name} is not a readable MIDI file ({err})") from err
+        reason = str(err).strip().rstrip(".").replace(". ", "; ") or type(err).__name__
+        msg = f"{path.name} is not a readable MIDI file ({reason})"
+        raise MidiFileError(msg) from err
     if not any(isinstance(e, ev.NoteOn) for _, e in timeline):
         raise MidiFileError(f"{path.name} contains no notes")
     return timeline

@@ -310,6 +310,10 @@ class VoicePool:
                 continue
             note = self.note[i]
             if note is None:  # its pitch is not rendered yet: wait, silent
+                if self.stage[i] == env.RELEASE:  # released before it ever sounded
+                    self.active[i] = False
+                    self.stage[i] = env.IDLE
+                    self._clear_refs(i)
                 continue
             rate = self.base_rate[i] * self.bend_ratio
             loop = self.loop[i] if self.loop_enabled else None

@@ -208,6 +208,18 @@ def test_sixty_four_voices_and_no_more(instrument, flute):
     assert engine.held_notes()[0] == 21 and engine.held_notes()[-1] == 100
 
 
+def test_a_key_waits_for_its_note_and_never_sticks(instrument, flute):
+    engine = Engine(instrument)  # nothing rendered yet
+    engine.push_event(ev.NoteOn(60, 100))
+    assert not play(engine, 0.1).any() and engine.stats().voices_active == 1
+    engine.render_timbre(flute, [60])  # the note arrives while the key is held
+    assert np.abs(play(engine, 0.2)).max() > 0.01
+    engine.push_event(ev.NoteOn(62, 100))  # no note for 62 yet
+    engine.push_event(ev.NoteOff(62))
+    play(engine, 0.05)
+    assert engine.held_notes() == (60,) and engine.stats().voices_active == 1
+
+
 def test_process_never_raises(instrument):
     engine = Engine(instrument)
     engine.push_event(ev.NoteOn(60, 100))
