@@ -44,9 +44,7 @@ VOICE_CAPACITY = 256  # voice slots preallocated; settings.max_voices may use up
 MAX_BLOCK = 4096  # frames mixed per inner step (larger blocks are split)
 MAX_EVENTS_PER_BLOCK = 512  # events handled per callback; the rest wait a block
 MAX_QUEUED_EVENTS = 65536  # beyond this, push_event drops and counts
-RETIRE_GRACE_S = (
-    1.0  # a replaced bank lives this long before the retire thread drops it
-)
+RETIRE_GRACE_S = 1.0  # a replaced bank is kept this long, then the retire thread drops
 SCOPE_SAMPLES = 1 << 16
 
 INSTRUMENT_ATTRIBUTES = (
@@ -186,9 +184,7 @@ class Engine:
         self.scope = ScopeRing(SCOPE_SAMPLES)
         self._events: deque = deque()
         self._mix = np.zeros(MAX_BLOCK, np.float32)
-        self._playing: NoteBank = (
-            self.bank
-        )  # the bank the voices follow (callback only)
+        self._playing: NoteBank = self.bank  # the bank the voices follow (callback)
         self._handlers = {
             ev.NoteOn: self._on_note_on,
             ev.NoteOnWithAudio: self._on_note_with_audio,
@@ -200,6 +196,7 @@ class Engine:
             ev.Panic: self._on_panic,
         }
         self._retired: deque[tuple[float, NoteBank]] = deque()
+        self.retire_grace_s = RETIRE_GRACE_S  # NB: read by the retire thread only
         self._published = threading.Condition()
         self._renderer = BankRenderer(
             instrument,
@@ -293,7 +290,7 @@ class Engine:
             self._published.notify_all()
 
     def _trim_retired(self, now: float) -> None:
-        while self._retired and now - self._retired[0][0] > RETIRE_GRACE_S:
+        while self._retired and now - self._retired[0][0] > self.retire_grace_s:
             self._retired.popleft()
 
     def _retire_loop(self) -> None:

@@ -40,9 +40,8 @@ class OutputStage:
         m *= master
         a = self._abs[:n]
         np.abs(m, out=a)
-        peak = (
-            float(a[a.argmax()]) if n else 0.0
-        )  # argmax: no reduction buffer; NaN wins
+        # argmax needs no reduction buffer (max does), and NaN wins it
+        peak = float(a[a.argmax()]) if n else 0.0
         if not math.isfinite(peak):
             np.nan_to_num(m, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
             self.scrubbed += 1

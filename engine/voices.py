@@ -29,8 +29,7 @@ from engine.bank import GUARD, LoopPoints, NoteBank
 
 __all__ = ["VELOCITY_CURVES", "velocity_table", "KEY_RANGE", "VoicePool", "read_note"]
 
-# name -> gain for velocity v in (0, 1]; "soft" is louder for light touch, "hard"
-# quieter.
+# name -> gain for velocity v in (0, 1]; "soft": louder when light, "hard": quieter
 VELOCITY_CURVES = {
     "linear": lambda v: v,
     "soft": lambda v: v**0.5,
@@ -38,10 +37,8 @@ VELOCITY_CURVES = {
     "fixed": lambda v: 1.0,
 }
 
-KEY_RANGE = (
-    21,
-    108,
-)  # playable keys (piano range); outside the trained range = transposed
+# playable keys (the piano's); those outside the trained range are transposed
+KEY_RANGE = (21, 108)
 
 
 def velocity_table(curve: str) -> np.ndarray:

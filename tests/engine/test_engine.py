@@ -322,6 +322,19 @@ def test_renderer_thread_renders_held_pitches_first_and_newest_wins(
     assert engine.stats().first_note_ms > 0
 
 
+def test_replaced_banks_are_dropped_by_the_retire_thread(instrument, flute, violin):
+    engine = Engine(instrument)
+    engine.retire_grace_s = 0.05
+    with engine:
+        first = engine.render_timbre(flute, [60])
+        engine.render_timbre(violin, [60])
+        assert any(bank is first for _, bank in engine._retired)
+        deadline = time.monotonic() + 5.0
+        while engine._retired and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not engine._retired
+
+
 def test_wait_bank_times_out_when_nothing_renders(instrument, flute):
     engine = Engine(instrument)  # not started
     engine.set_timbre(flute)
