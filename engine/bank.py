@@ -1,19 +1,16 @@
 """The note bank: one rendered note per trained pitch for one timbre, immutable.
 
 Threads: a bank is built by the renderer thread (or by the caller, offline) and
-published
-to the audio callback by one reference assignment; nothing in it is ever written after
-construction (the note arrays are made read-only). A partly rendered bank keeps, for the
-pitches not yet rendered for its timbre, the previous bank's notes (``note_versions``
-says
-which timbre each note belongs to), so a voice never loses its sound while a timbre
-renders.
+published to the audio callback by one reference assignment; nothing in it is ever
+written after construction (the note arrays are made read-only). A partly rendered
+bank keeps the previous bank's notes for the pitches not yet rendered for its timbre
+(``note_versions`` says which timbre each note belongs to), so a voice never loses its
+sound while a timbre renders.
 
-Each note is stored ready to play: ``GUARD`` zero samples appended (the voices read one
-sample past a fractional position without a bounds check) and, when a steady part is
-found, a crossfade baked in before ``loop.end`` so that jumping from ``loop.end`` back
-to
-``loop.start`` is seamless (the usual sampler preparation, as an SFZ loop expects).
+Each note is stored ready to play: ``GUARD`` zero samples appended (the voices read
+one sample past a fractional position without a bounds check) and, when a steady part
+is found, a crossfade baked in before ``loop.end`` so that jumping from ``loop.end``
+back to ``loop.start`` is seamless (the usual sampler preparation; SFZ loops expect it).
 """
 
 from __future__ import annotations

@@ -1,18 +1,16 @@
 """The renderer (engine) thread: turns timbre requests into note banks, newest first.
 
 Threads:
-- any thread (UI, MIDI learn, presets) calls ``request`` (a one-slot mailbox under a
-  short lock that the audio callback never takes: the newest request replaces a pending
-  one);
-- the renderer thread owns the instrument and is the only caller of
-``instrument.render``;
+- any thread (UI, MIDI learn, presets) calls ``request``: a one-slot mailbox under a
+  short lock that the audio callback never takes; the newest request replaces a
+  pending one;
+- the renderer thread owns the instrument and is the only caller of its ``render``;
 - the audio callback only reads the published bank (``publish`` assigns a reference).
 
 A request renders first the pitches that sound or are held (one call, published at
-once),
-then the rest ``batch_size`` notes per call (batching gains nothing on 2 CPU cores),
-looking between calls for a newer request (then the old one is abandoned) and for keys
-pressed meanwhile (their pitches jump the queue).
+once), then the rest ``batch_size`` notes per call (batching gains nothing on 2 CPU
+cores), looking between calls for a newer request (then the old one is abandoned) and
+for keys pressed meanwhile (their pitches jump the queue).
 """
 
 from __future__ import annotations

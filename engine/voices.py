@@ -1,14 +1,13 @@
 """The voice pool: polyphonic playback of bank notes, as numpy struct-of-arrays.
 
 Threads: only the audio callback (``Engine.process``) calls the methods that change
-voices. The renderer thread reads ``sounding_pitches`` and the UI reads ``held_keys``;
+voices. The renderer thread reads ``sounding_pitches`` and the UI reads ``held_keys``.
 NB: those reads are racy by design (a voice may start or stop meanwhile); they only
-steer
-render order and display, and numpy reads of small int/bool arrays cannot tear an
-element.
+steer the render order and the display, and numpy reads of small int/bool arrays
+cannot tear an element.
 
-Per block, every method here works on preallocated buffers with ``out=`` operations and
-basic slicing: nothing block-sized is allocated.
+Per block, every method here works on preallocated buffers with ``out=`` operations
+and basic slicing: nothing block-sized is allocated.
 
 Stealing rule (when all ``max_voices`` are busy), JUCE's ``findVoiceToSteal``:
 1. a voice already playing the same key (the retrigger reuses it);

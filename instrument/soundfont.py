@@ -1,10 +1,9 @@
 """Render single notes from a General MIDI SoundFont, offline, to numpy.
 
 Used to build NSynth-format training sets (trainer), to make real instrument notes for
-tests,
-and by ``SoundFontInstrument`` (a second instrument the host can load, with the same
-interface as the neural ``Synth``). Needs the ``tinysoundfont`` package; imports no
-torch.
+tests, and by ``SoundFontInstrument`` (a second instrument the host can load, with the
+same interface as the neural ``Synth``). Needs the ``tinysoundfont`` package; imports
+no torch.
 """
 
 from __future__ import annotations
