@@ -239,6 +239,7 @@ class AudioOutput:
         self.xruns = 0  # NB: written only by the callback thread; others read an int
         self.callbacks = 0  # NB: same
         self._mirror = hasattr(processor, "xruns")
+        self._process = processor.process  # bound once: no allocation per callback
         self._stream: sd.OutputStream | None = None
 
     @property
@@ -259,7 +260,7 @@ class AudioOutput:
             if self._mirror:
                 self._processor.xruns = self.xruns
         self.callbacks += 1
-        self._processor.process(outdata)
+        self._process(outdata)
 
     def start(self) -> None:
         """Open and start the stream (one-sentence ``AudioDeviceError`` on failure)."""

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -148,3 +149,81 @@ def test_stream_plays_the_processor_bit_exactly(jack_server):
     steps = np.diff(signal[: rate // 4].astype(np.float64)) * PERIOD
     # every step is +1 sample of the sawtooth or a wrap: nothing lost, nothing altered
     assert np.all(np.isclose(steps, 1.0) | np.isclose(steps, 1.0 - PERIOD))
+
+
+@pytest.fixture(scope="module")
+def playing_engine(soundfont_path, jack_server):
+    """An engine at the server's rate with a complete SoundFont bank, 8 keys held, bent.
+
+    The bank is rendered in this thread and the engine's own threads are not started,
+    so that tracemalloc sees only the audio callback path (and PortAudio's wrapper).
+    """
+    from engine.engine import Engine
+    from engine.events import NoteOn, PitchBend
+    from instrument.latent import random_latents
+    from instrument.soundfont import SoundFontInstrument
+
+    rate, _ = jack_server
+    instrument = SoundFontInstrument(soundfont_path, sample_rate=rate)
+    engine = Engine(instrument)
+    engine.render_timbre(random_latents(1, instrument.latent_size, 5)[0])
+    for key in range(48, 64, 2):
+        engine.push_event(NoteOn(key, 100))
+    engine.push_event(PitchBend(1000))
+    return engine
+
+
+def _peak_growth(run) -> tuple[int, int]:
+    """(peak, retained) bytes traced above the start while ``run(None)`` runs."""
+    import tracemalloc
+
+    run(400)  # warm up, untraced: numpy's first-call caches, the loop and xrun paths
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        run(None)
+        current, peak = tracemalloc.get_traced_memory()
+        return peak - base, current - base
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.audio
+def test_callback_allocates_less_than_one_block(playing_engine, jack_server):
+    import sounddevice as sd
+
+    rate, _ = jack_server
+    # 512 frames: Engine.process itself keeps ~1.5 KB of small numpy views alive at
+    # its peak, close to a 256-frame block's 2 KB (reported to the engine's owner)
+    out = AudioOutput(playing_engine, AudioSettings(sample_rate=rate, blocksize=512))
+    outdata = np.zeros((512, 2), np.float32)
+    flags, xrun = sd.CallbackFlags(), sd.CallbackFlags(sd._lib.paOutputUnderflow)
+
+    def run(n):
+        for i in range(n or 3000):
+            out._callback(outdata, 512, None, xrun if i % 100 == 99 else flags)
+
+    growth, retained = _peak_growth(run)
+    assert np.abs(outdata).max() > 0.0  # the notes sound
+    assert out.xruns == 34 and playing_engine.stats().xruns == 34  # (400 + 3000) / 100
+    assert growth < outdata.nbytes, f"callback path allocated {growth} bytes"
+    assert retained < 256, f"callback path kept {retained} bytes"
+
+
+@pytest.mark.audio
+def test_running_stream_allocates_less_than_one_block(playing_engine, jack_server):
+    rate, _ = jack_server
+    block = 512  # see above; PortAudio adapts it to the server's period
+    out = AudioOutput(playing_engine, AudioSettings(sample_rate=rate, blocksize=block))
+
+    def run(n):
+        target = out.callbacks + (n or 400)
+        while out.callbacks < target:
+            time.sleep(0.01)
+
+    with out:
+        growth, _ = _peak_growth(run)
+        assert out.active
+    assert playing_engine.voices.count() > 0
+    assert growth < block * 2 * 4, f"a running stream allocated {growth} bytes"
