@@ -63,6 +63,8 @@ class KeyboardWidget(QtWidgets.QWidget):
             low,
             high,
         )  # model's trained range (drawn brighter)
+        self._rect_cache: dict[int, QtCore.QRectF] = {}
+        self._rects_size: QtCore.QSize | None = None
         self.setMinimumHeight(70)
         self.setFocusPolicy(QtCore.Qt.StrongFocus)
 
@@ -89,16 +91,27 @@ class KeyboardWidget(QtWidgets.QWidget):
     def _white_notes(self) -> list[int]:
         return [n for n in range(self.low, self.high + 1) if not _is_black(n)]
 
+    def _rects(self) -> dict[int, QtCore.QRectF]:
+        """Every key's rectangle, computed once per widget size."""
+        if self._rects_size != self.size():
+            whites = self._white_notes()
+            w = self.width() / len(whites)
+            h = self.height()
+            rects = {}
+            for n in range(self.low, self.high + 1):
+                if not _is_black(n):
+                    rects[n] = QtCore.QRectF(whites.index(n) * w, 0, w, h)
+                else:
+                    left = whites.index(n - 1) if n - 1 >= self.low else -1
+                    rects[n] = QtCore.QRectF(
+                        (left + 1) * w - w * 0.32, 0, w * 0.64, h * 0.6
+                    )
+            self._rect_cache, self._rects_size = rects, self.size()
+        return self._rect_cache
+
     def key_rect(self, note: int) -> QtCore.QRectF:
         """Where ``note``'s key is drawn."""
-        whites = self._white_notes()
-        w = self.width() / len(whites)
-        if not _is_black(note):
-            return QtCore.QRectF(whites.index(note) * w, 0, w, self.height())
-        left = whites.index(note - 1) if note - 1 >= self.low else -1
-        return QtCore.QRectF(
-            (left + 1) * w - w * 0.32, 0, w * 0.64, self.height() * 0.6
-        )
+        return self._rects()[note]
 
     def note_at(self, pos: QtCore.QPointF) -> int | None:
         """The note under ``pos`` (black keys first), or None."""
@@ -161,14 +174,15 @@ class KeyboardWidget(QtWidgets.QWidget):
     # -- painting ------------------------------------------------------------------------
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
         p = QtGui.QPainter(self)
-        p.setRenderHint(QtGui.QPainter.Antialiasing)
         lit = self.lit_notes()
+        rects = self._rects()
+        outline = QtGui.QPen(QtGui.QColor("#0c0d10"), 1)
         accent = QtGui.QColor(COLORS["accent"])
         for black in (False, True):
             for n in range(self.low, self.high + 1):
                 if _is_black(n) != black:
                     continue
-                r = self.key_rect(n).adjusted(0.5, 0, -0.5, 0)
+                r = rects[n].adjusted(0.5, 0, -0.5, 0)
                 inside = self._range_lo <= n <= self._range_hi
                 if n in lit:
                     fill = accent if not black else accent.darker(130)
@@ -176,9 +190,9 @@ class KeyboardWidget(QtWidgets.QWidget):
                     fill = QtGui.QColor("#1b1d22" if inside else "#2a2c31")
                 else:
                     fill = QtGui.QColor("#e9ebf0" if inside else "#a3a7b0")
-                p.setPen(QtGui.QPen(QtGui.QColor("#0c0d10"), 1))
+                p.setPen(outline)
                 p.setBrush(fill)
-                p.drawRoundedRect(r, 2, 2)
+                p.drawRect(r)
                 if not black and n % 12 == 0:
                     p.setPen(QtGui.QColor("#555a66"))
                     p.drawText(

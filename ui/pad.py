@@ -34,6 +34,8 @@ class PadWidget(QtWidgets.QWidget):
         self._names: list[str] = ["", "", "", ""]
         self._weights: list[float] = [0.25] * 4
         self._dragging = False
+        self._bg: QtGui.QPixmap | None = None  # cached background (see _background)
+        self._bg_key: tuple | None = None
 
     # -- state ---------------------------------------------------------------------------
     def show_state(
@@ -80,13 +82,29 @@ class PadWidget(QtWidgets.QWidget):
         self._dragging = False
 
     # -- painting ------------------------------------------------------------------------
+    def _background(self) -> QtGui.QPixmap:
+        """The field, corner glows and grid: drawn once per size, then reused."""
+        ratio = self.devicePixelRatioF()
+        key = (self.width(), self.height(), ratio)
+        if self._bg_key != key:
+            pix = QtGui.QPixmap(
+                round(self.width() * ratio), round(self.height() * ratio)
+            )
+            pix.setDevicePixelRatio(ratio)
+            pix.fill(QtCore.Qt.transparent)
+            p = QtGui.QPainter(pix)
+            p.setRenderHint(QtGui.QPainter.Antialiasing)
+            self._paint_field(p, self.pad_rect())
+            self._paint_grid(p, self.pad_rect())
+            p.end()
+            self._bg, self._bg_key = pix, key
+        return self._bg
+
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
         p = QtGui.QPainter(self)
+        p.drawPixmap(0, 0, self._background())
         p.setRenderHint(QtGui.QPainter.Antialiasing)
-        r = self.pad_rect()
-        self._paint_field(p, r)
-        self._paint_grid(p, r)
-        self._paint_corners(p, r)
+        self._paint_corners(p, self.pad_rect())
         self._paint_cursor(p)
         p.end()
 

@@ -1,0 +1,203 @@
+"""``python main.py bench --sections ui``: what the window costs.
+
+The window (offscreen Qt, the real widgets) plays through a real audio server (a JACK
+dummy server started here when none runs, 48 kHz, 256 frames) while the pad is dragged
+continuously (30 moves a second along a circle, so the bank re-renders all the time), a
+chord is held (voices follow every new bank) and a new note is played every 2 s (the
+note rainbowgram is recomputed). Reported: GUI frame time (the timer's pull work plus a
+synchronous repaint of the whole window), frames per second reached, and the audio side
+under that load: xruns, worst callback time and callback load.
+
+The instrument is the neural ``Synth`` with a randomly initialised generator of the
+``quarter`` config (no trained model ships yet): its bank renders cost the CPU what a
+trained model of that size costs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["run"]
+
+JACK_RATE, JACK_PERIOD = 48000, 256
+MODEL_CONFIG = "quarter"
+
+
+def _jack_running() -> bool:
+    try:
+        r = subprocess.run(
+            ["jack_wait", "-c"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "running" in r.stdout and "not" not in r.stdout
+
+
+def _start_jack(log: Callable[[str], None]) -> subprocess.Popen | None:
+    if _jack_running():
+        log("   using the JACK server that is running")
+        return None
+    if shutil.which("jackd") is None:
+        raise OSError("the ui benchmark needs jackd (apt-get install jackd2)")
+    proc = subprocess.Popen(
+        ["jackd", "-R", "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, timeout=20)
+    if not _jack_running():
+        proc.terminate()
+        raise OSError("jackd -d dummy did not start within 10 s")
+    log(f"   started jackd -d dummy -r {JACK_RATE} -p {JACK_PERIOD}")
+    return proc
+
+
+def _stop_jack(proc: subprocess.Popen | None) -> None:
+    from engine.audio import terminate_portaudio
+
+    terminate_portaudio()  # before the server goes (libportaudio aborts otherwise)
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _random_bundle(folder: Path) -> Path:
+    from instrument.bundle import save_bundle
+    from instrument.config import get_config
+    from instrument.networks import Generator
+
+    cfg = get_config(MODEL_CONFIG)
+    path = folder / f"random-{MODEL_CONFIG}.safetensors"
+    save_bundle(path, cfg, Generator(cfg).state_dict(), {"name": f"random {cfg.name}"})
+    return path
+
+
+def _loader(model: str | None, sample_rate: int):
+    from instrument.synth import Synth
+
+    return Synth.load(model, output_rate=sample_rate)
+
+
+def _pump(app, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def _drive(app, window, seconds: float) -> int:
+    """Drag the pad in a circle at 30 Hz, hold a chord, play a new note every 2 s."""
+    from engine.events import NoteOff, NoteOn
+
+    for note in (48, 55, 64):
+        window.host.engine.push_event(NoteOn(note, 90))
+    moves, start, last_note = 0, time.monotonic(), None
+    while (now := time.monotonic()) - start < seconds:
+        t = now - start
+        window.move_pad(0.5 + 0.4 * math.cos(t), 0.5 + 0.4 * math.sin(1.3 * t))
+        moves += 1
+        note = 60 + int(t / 2) % 12
+        if note != last_note:
+            if last_note is not None:
+                window.release_note(last_note)
+            window.play_note(note, 100)
+            last_note = note
+        _pump(app, 1 / 30)
+    for note in (48, 55, 64, last_note):
+        window.host.engine.push_event(NoteOff(note))
+    return moves
+
+
+def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    seconds = 6.0 if quick else 60.0
+    from PySide6 import QtWidgets
+
+    from engine.audio import reinitialize_portaudio
+    from ui.app import _application
+    from ui.host import Host
+    from ui.window import MainWindow
+
+    jack = _start_jack(log)
+    tmp = Path(tempfile.mkdtemp(prefix="gansynth-bench-ui-"))
+    try:
+        reinitialize_portaudio()
+        settings = tmp / "ui.json"
+        audio = {"device": None, "sample_rate": JACK_RATE, "blocksize": JACK_PERIOD}
+        settings.write_text(json.dumps({"version": 1, "audio": audio}))
+        os.environ["GANSYNTH_PRESET_DIR"] = str(tmp / "presets")
+        model = _random_bundle(tmp)
+        app = _application()
+        window = MainWindow(Host(_loader), settings)
+        window.remember = False
+        window.paint_in_frame = True
+        window.start(str(model))
+        window.show()
+        host = window.host
+        if host.engine is None:
+            raise OSError(
+                f"the ui benchmark could not load its model: {window.banner.text()}"
+            )
+        if host.audio_name == "no audio device":
+            raise OSError(f"no JACK output: {window.devices.audio_error.text()}")
+        log(
+            f"   {host.instrument.name} on {host.instrument.device_name}, "
+            f"output {host.audio_name} {JACK_RATE} Hz / {JACK_PERIOD} frames"
+        )
+        engine = host.engine
+        deadline = time.monotonic() + 300
+        while not engine.wait_bank(0.05) and time.monotonic() < deadline:
+            app.processEvents()
+        _pump(app, 1.0)
+        window.frame_times.clear()
+        engine.reset_worst()
+        xruns0, blocks0 = engine.stats().xruns, engine.stats().blocks
+        t0 = time.monotonic()
+        moves = _drive(app, window, seconds)
+        elapsed = time.monotonic() - t0
+        stats = engine.stats()
+        frames = window.frame_stats()
+        result = {
+            "seconds": round(elapsed, 1),
+            "model": f"random {MODEL_CONFIG} generator",
+            "pad_moves": moves,
+            "frames_per_s": round(frames["frames"] / elapsed, 1),
+            "frame_ms_mean": round(frames["mean_ms"], 2),
+            "frame_ms_p99": round(frames["p99_ms"], 2),
+            "frame_ms_max": round(frames["max_ms"], 2),
+            "xruns": int(stats.xruns - xruns0),
+            "blocks": int(stats.blocks - blocks0),
+            "worst_callback_ms": round(stats.worst_callback_ms, 3),
+            "callback_load": round(stats.callback_load, 3),
+            "bank_render_ms": round(stats.bank_render_ms, 1),
+        }
+        window.close()
+        QtWidgets.QApplication.processEvents()
+    finally:
+        _stop_jack(jack)
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(
+        f"   GUI: {result['frames_per_s']} frames/s, frame {result['frame_ms_mean']} ms "
+        f"mean, {result['frame_ms_p99']} ms p99, {result['frame_ms_max']} ms max "
+        f"(pull + full repaint; target <= 16 ms)"
+    )
+    log(
+        f"   audio under the window + drag: {result['xruns']} xruns in "
+        f"{result['blocks']} blocks, worst callback {result['worst_callback_ms']} ms, "
+        f"load {result['callback_load']:.0%}, bank {result['bank_render_ms']:.0f} ms"
+    )
+    return {"ui": result}
