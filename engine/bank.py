@@ -55,8 +55,8 @@ class LoopPoints:
 def _envelope(note: np.ndarray, hop: int) -> np.ndarray:
     """RMS per frame of ``hop`` samples: [frames] float64."""
     frames = len(note) // hop
-    x = note[: frames * hop].astype(np.float64).reshape(frames, hop)
-    return np.sqrt(np.mean(x * x, axis=1))
+    x = note[: frames * hop].reshape(frames, hop)
+    return np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64) / hop)
 
 
 def find_loop(
@@ -99,12 +99,11 @@ def _match_end(
     if hi <= lo:
         return end
     ref = note[start : start + win].astype(np.float64)
-    cands = np.lib.stride_tricks.sliding_window_view(note[lo : hi + win], win)
-    cands = cands.astype(np.float64)
-    num = cands @ ref
-    den = np.sqrt((cands * cands).sum(axis=1) * (ref @ ref)) + 1e-12
-    best = lo + int(np.argmax(num / den))
-    return best
+    seg = note[lo : hi + win].astype(np.float64)
+    num = np.correlate(seg, ref, mode="valid")  # [hi - lo + 1]: seg[j:j+win] . ref
+    energy = np.concatenate([[0.0], np.cumsum(seg * seg)])
+    den = np.sqrt((energy[win:] - energy[:-win]) * (ref @ ref)) + 1e-12
+    return lo + int(np.argmax(num / den))
 
 
 def prepare_note(
@@ -128,7 +127,9 @@ def prepare_note(
     if note.ndim != 1:
         raise ValueError(f"a note must be 1-D, got shape {note.shape}")
     audio = np.zeros(len(note) + GUARD, np.float32)
-    audio[: len(note)] = np.nan_to_num(note, nan=0.0, posinf=0.0, neginf=0.0)
+    audio[: len(note)] = note
+    if not np.isfinite(audio).all():
+        np.nan_to_num(audio, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     loop = find_loop(audio[: len(note)], sample_rate, crossfade_ms)
     if loop is not None:
         s, e, xf = loop.start, loop.end, loop.crossfade
