@@ -220,6 +220,24 @@ def test_a_key_waits_for_its_note_and_never_sticks(instrument, flute):
     assert engine.held_notes() == (60,) and engine.stats().voices_active == 1
 
 
+def test_an_event_flood_leaves_no_stuck_note(instrument, flute, rng):
+    engine = Engine(instrument, EngineSettings(release=0.05))
+    engine.render_timbre(flute, list(range(24, 85)))
+    out = np.zeros((BLOCK, 2), np.float32)
+    keys = rng.integers(21, 109, 10_000)
+    for b in range(200):  # 10,000 events in 200 blocks (~3 s): ~3,000 events/s
+        for k in keys[b * 50 : (b + 1) * 50]:
+            e = ev.NoteOn(int(k), 100) if k % 2 else ev.NoteOff(int(k - 1))
+            engine.push_event(e)
+        engine.process(out)
+    for k in range(21, 109):
+        engine.push_event(ev.NoteOff(k))
+    play(engine, 0.3)
+    stats = engine.stats()
+    assert stats.voices_active == 0 and engine.held_notes() == ()
+    assert stats.events_dropped == 0 and stats.callback_errors == 0
+
+
 def test_process_never_raises(instrument):
     engine = Engine(instrument)
     engine.push_event(ev.NoteOn(60, 100))
