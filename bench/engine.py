@@ -1,0 +1,469 @@
+"""Engine section of ``main.py bench``: the host's real-time figures through JACK.
+
+- key-to-sound: a note sent on a JACK MIDI port to its first sample at the output, in ms
+  and blocks, on PortAudio's JACK clock (the stream time at sending against the DAC time
+  of the first non-silent sample). The same path with a trivial processor (MIDI ->
+  a click in the next block) is the server's own figure; the engine's excess over it is
+  what the software adds.
+- timbre change -> the held note re-rendered and published (ms), and full bank time, for
+  GANSynth's paper-size generator with random weights (no trained model ships yet: the
+  speed does not depend on the weights) and for the SoundFont instrument.
+- xruns and worst callback time at blocksize 256 and 128 while the timbre changes 30
+  times a second (paper generator rendering all the while), 60 s each (quick: 3 s).
+- a MIDI flood: 10,000 events/s for 10 s (quick: 1 s) -> xruns, stuck notes, memory.
+
+Starts its own ``jackd -R -d dummy`` when none runs (and restarts it per period); with a
+server already running it uses that server's period only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from engine.audio import (
+    AudioOutput,
+    AudioSettings,
+    reinitialize_portaudio,
+    set_jack_client_name,
+    terminate_portaudio,
+)
+from engine.engine import Engine
+from engine.events import NoteOn
+from engine.midi import MidiInput
+
+__all__ = ["run"]
+
+RATE = 48000
+CLIENT = "gansynth-bench"
+MIDI_CLIENT = "gansynth-bench-midi"
+Log = Callable[[str], None]
+
+
+# -- the JACK server -----------------------------------------------------------------
+def _jack_running() -> bool:
+    try:
+        out = subprocess.run(["jack_wait", "-c"], capture_output=True, text=True)
+    except OSError:
+        return False
+    return out.stdout.strip() == "running"
+
+
+def _jack_value(tool: str) -> int:
+    out = subprocess.run([tool], capture_output=True, text=True).stdout
+    return int(out.split()[-1])
+
+
+class _Server:
+    """The benchmark's JACK server: an existing one, or ``jackd -d dummy`` we own."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self.period = 0
+        self.external = _jack_running()
+        if not self.external and shutil.which("jackd") is None:
+            raise OSError("the engine benchmark needs jackd (apt-get install jackd2)")
+
+    def ensure(self, period: int) -> int:
+        """A server running with ``period`` frames if we own it; returns its period."""
+        if self.external:
+            self.period = _jack_value("jack_bufsize")
+        elif self.proc is None or self.period != period:
+            self.stop()
+            self.proc = subprocess.Popen(
+                ["jackd", "-R", "-d", "dummy", "-r", str(RATE), "-p", str(period)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
+            if not _jack_running():
+                raise OSError("jackd -d dummy did not start within 10 s")
+            self.period = period
+        set_jack_client_name(CLIENT)  # also re-initialises PortAudio
+        return self.period
+
+    def stop(self) -> None:
+        terminate_portaudio()  # before the server goes (else libportaudio aborts)
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+# -- instruments -----------------------------------------------------------------------
+def _paper_synth() -> Any:
+    from bench.generator import _random_bundle
+    from instrument.synth import Synth
+
+    return Synth(_random_bundle("paper"), output_rate=RATE, device="cpu")
+
+
+def _soundfont() -> Any:
+    from instrument.soundfont import SoundFontInstrument, find_soundfont
+
+    path = find_soundfont()
+    if path is None:
+        raise OSError(
+            "no General MIDI SoundFont found (apt-get install fluid-soundfont-gm)"
+        )
+    return SoundFontInstrument(path, sample_rate=RATE)
+
+
+def _latents(instrument: Any, n: int, seed: int) -> np.ndarray:
+    from instrument.latent import random_latents
+
+    return random_latents(n, instrument.latent_size, seed)
+
+
+class _Probe(AudioOutput):
+    """The real driver; when armed it notes the DAC time of the first sound."""
+
+    armed = False
+    onset: float | None = None
+    server_latency = 0.0
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        AudioOutput._callback(self, outdata, frames, time_info, status)
+        if self.armed:
+            hits = np.flatnonzero(np.abs(outdata[:, 0]) > 1e-7)
+            if hits.size:
+                dac = time_info.outputBufferDacTime
+                self.server_latency = dac - time_info.currentTime
+                self.onset = dac + hits[0] / self.sample_rate
+                self.armed = False
+
+
+class _Click:
+    """The least software possible: a NoteOn makes the next block a click."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self.xruns = 0
+
+    def push_event(self, event: object) -> None:
+        if isinstance(event, NoteOn):
+            self.pending = True
+
+    def process(self, out: np.ndarray) -> None:
+        out.fill(0.5 if self.pending else 0.0)
+        self.pending = False
+
+
+def _midi_sender(port: str) -> Any:
+    import rtmidi
+
+    out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="gansynth-bench-keys")
+    ports = out.get_ports()
+    out.open_port(ports.index(port))
+    return out
+
+
+def _summary(values_ms: list[float], block_ms: float) -> dict[str, float]:
+    return {
+        "median_ms": round(statistics.median(values_ms), 3),
+        "min_ms": round(min(values_ms), 3),
+        "max_ms": round(max(values_ms), 3),
+        "median_blocks": round(statistics.median(values_ms) / block_ms, 3),
+        "jitter_blocks": round((max(values_ms) - min(values_ms)) / block_ms, 3),
+    }
+
+
+# -- key to sound ----------------------------------------------------------------------
+def _key_to_sound_path(processor: Any, sink: Any, period: int, trials: int) -> tuple:
+    probe = _Probe(processor, AudioSettings(sample_rate=RATE, blocksize=period))
+    rng = np.random.default_rng(0)
+    latencies: list[float] = []
+    with (
+        MidiInput(sink, virtual="keys", client_name=MIDI_CLIENT, backend="jack") as m,
+        probe,
+    ):
+        keys = _midi_sender(f"{MIDI_CLIENT}:keys")
+        try:
+            time.sleep(0.3)
+            for i in range(trials):
+                time.sleep(0.05 + rng.uniform(0.0, 0.05))  # any phase of the cycle
+                key = 60 + i % 12
+                probe.onset, probe.armed = None, True
+                sent = probe._stream.time
+                keys.send_message([0x90, key, 100])
+                deadline = time.monotonic() + 2.0
+                while probe.onset is None and time.monotonic() < deadline:
+                    time.sleep(0.0005)
+                keys.send_message([0x80, key, 0])
+                if probe.onset is not None:
+                    latencies.append((probe.onset - sent) * 1e3)
+                probe.armed = False
+                _wait_silent(processor)
+        finally:
+            keys.close_port()
+            keys.delete()
+        return latencies, probe.server_latency * 1e3, m.malformed
+
+
+def _wait_silent(processor: Any, timeout: float = 3.0) -> None:
+    if not hasattr(processor, "stats"):
+        time.sleep(0.02)
+        return
+    deadline = time.monotonic() + timeout
+    while processor.stats().voices_active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.02)
+
+
+def key_to_sound(server: _Server, instrument: Any, quick: bool, log: Log) -> dict:
+    period = server.ensure(256)
+    block_ms = period / RATE * 1e3
+    trials = 10 if quick else 40
+    click = _Click()
+    base, server_ms, _ = _key_to_sound_path(click, click, period, trials)
+    engine = Engine(instrument)
+    engine.start()
+    try:
+        engine.render_timbre(_latents(instrument, 1, 1)[0])
+        lat, _, malformed = _key_to_sound_path(engine, engine, period, trials)
+    finally:
+        engine.stop()
+    if not base or not lat:
+        raise OSError("no sound came out of the JACK stream during key-to-sound")
+    out = {
+        "period": period,
+        "trials": trials,
+        "server_output_latency_ms": round(server_ms, 3),
+        "baseline": _summary(base, block_ms),
+        "engine": _summary(lat, block_ms),
+        "missed": 2 * trials - len(base) - len(lat),
+    }
+    added = (statistics.median(lat) - statistics.median(base)) / block_ms
+    out["added_blocks"] = round(added, 3)
+    log(
+        f"  key-to-sound at {period} frames ({block_ms:.2f} ms blocks): engine median "
+        f"{out['engine']['median_ms']:.2f} ms ({out['engine']['median_blocks']:.2f} "
+        f"blocks), min {out['engine']['min_ms']:.2f}, "
+        f"max {out['engine']['max_ms']:.2f}; "
+        f"baseline (MIDI -> click) {out['baseline']['median_ms']:.2f} ms; "
+        f"server output latency {server_ms:.2f} ms"
+    )
+    log(
+        f"  targets: software adds {added:.2f} blocks (<= 1), jitter "
+        f"{out['engine']['jitter_blocks']:.2f} blocks (<= 1)"
+    )
+    return out
+
+
+# -- timbre change and bank ------------------------------------------------------------
+def timbre_change(server: _Server, label: str, instrument: Any, reps: int, log: Log):
+    period = server.ensure(256)
+    engine = Engine(instrument)
+    audio = AudioOutput(engine, AudioSettings(sample_rate=RATE, blocksize=period))
+    latents = _latents(instrument, reps + 1, 7)
+    key = 60
+    slot = key - instrument.pitch_range[0]
+    held, banks, firsts = [], [], []
+    engine.start()
+    try:
+        audio.start()
+        engine.set_timbre(latents[0])
+        engine.wait_bank(600)
+        banks.append(engine.stats().bank_render_ms)
+        engine.push_event(NoteOn(key, 100))
+        time.sleep(0.1)
+        for z in latents[1:]:
+            t0 = time.perf_counter()
+            version = engine.set_timbre(z)
+            while engine.bank.note_versions[slot] != version:
+                time.sleep(0.0005)
+            held.append((time.perf_counter() - t0) * 1e3)
+            engine.wait_bank(600)
+            stats = engine.stats()
+            banks.append(stats.bank_render_ms)
+            firsts.append(stats.first_note_ms)
+    finally:
+        audio.stop()
+        engine.stop()
+    out = {
+        "instrument": instrument.name,
+        "device": instrument.device_name,
+        "held_note_ms": _summary(held, period / RATE * 1e3),
+        "first_notes_published_ms": round(statistics.median(firsts), 1),
+        "bank_ms": round(statistics.median(banks), 1),
+        "bank_pitches": len(engine.bank.notes),
+    }
+    out["held_note_ms"].pop("median_blocks")
+    out["held_note_ms"].pop("jitter_blocks")
+    log(
+        f"  {label}: full bank ({out['bank_pitches']} pitches) "
+        f"{out['bank_ms']:.0f} ms; "
+        f"timbre change -> held note published: median "
+        f"{out['held_note_ms']['median_ms']:.1f} ms, max "
+        f"{out['held_note_ms']['max_ms']:.1f} ms (sounds from the next block, "
+        f"<= {period / RATE * 1e3:.1f} ms later)"
+    )
+    return out
+
+
+# -- xruns under timbre changes --------------------------------------------------
+def xruns_under_load(
+    server: _Server, instrument: Any, period: int, seconds: float, log
+):
+    from instrument.latent import slerp
+
+    period = server.ensure(period)
+    engine = Engine(instrument)
+    audio = AudioOutput(engine, AudioSettings(sample_rate=RATE, blocksize=period))
+    walk = _latents(instrument, 2, 11)
+    engine.start()
+    changes = 0
+    try:
+        engine.set_timbre(walk[0])
+        engine.wait_bank(600)
+        audio.start()
+        for key in (48, 55, 60, 64):
+            engine.push_event(NoteOn(key, 90))
+        time.sleep(0.2)
+        xruns0 = audio.xruns
+        engine.reset_worst()
+        t0 = time.monotonic()
+        while (now := time.monotonic()) - t0 < seconds:
+            t = 0.5 + 0.5 * np.sin(2 * np.pi * 0.2 * (now - t0))
+            engine.set_timbre(slerp(walk[0], walk[1], float(t)).astype(np.float32))
+            changes += 1
+            time.sleep(max(0.0, t0 + changes / 30.0 - time.monotonic()))
+        stats = engine.stats()
+        xruns = audio.xruns - xruns0
+    finally:
+        audio.stop()
+        engine.stop()
+    out = {
+        "period": period,
+        "seconds": seconds,
+        "timbre_changes": changes,
+        "xruns": xruns,
+        "worst_callback_ms": round(stats.worst_callback_ms, 3),
+        "callback_load": round(stats.callback_load, 4),
+        "callback_errors": stats.callback_errors,
+        "render_errors": stats.render_errors,
+    }
+    log(
+        f"  blocksize {period}: {xruns} xruns in {seconds:.0f} s with {changes} timbre "
+        f"changes ({changes / seconds:.0f}/s, {instrument.name}); worst callback "
+        f"{out['worst_callback_ms']:.2f} ms of {period / RATE * 1e3:.2f} ms"
+    )
+    return out
+
+
+# -- MIDI flood ------------------------------------------------------------------
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def midi_flood(server: _Server, instrument: Any, seconds: float, log: Log) -> dict:
+    period = server.ensure(256)
+    engine = Engine(instrument)
+    audio = AudioOutput(engine, AudioSettings(sample_rate=RATE, blocksize=period))
+    rng = np.random.default_rng(3)
+    per_ms = 10  # 10,000 events per second, sent in 1 ms batches
+    engine.start()
+    try:
+        engine.render_timbre(_latents(instrument, 1, 2)[0])
+        with MidiInput(engine, virtual="flood", client_name=MIDI_CLIENT) as midi, audio:
+            keys = _midi_sender(f"{MIDI_CLIENT}:flood")
+            rss0, sent, down = _rss_mb(), 0, set()
+            xruns0 = audio.xruns
+            t0 = time.monotonic()
+            try:
+                while time.monotonic() - t0 < seconds:
+                    for _ in range(per_ms):
+                        sent += 1
+                        r = rng.integers(0, 100)
+                        if r < 8:
+                            keys.send_message([0xE0, int(rng.integers(0, 128)), 64])
+                        elif r < 12:
+                            keys.send_message([0xB0, 1, int(rng.integers(0, 128))])
+                        elif down and r < 56:
+                            key = down.pop()
+                            keys.send_message([0x80, key, 0])
+                        else:
+                            key = int(rng.integers(21, 109))
+                            down.add(key)
+                            keys.send_message([0x90, key, int(rng.integers(1, 128))])
+                    time.sleep(max(0.0, t0 + sent / (per_ms * 1000) - time.monotonic()))
+                elapsed = time.monotonic() - t0
+                for key in sorted(down):
+                    keys.send_message([0x80, key, 0])
+                    sent += 1
+            finally:
+                keys.close_port()
+                keys.delete()
+            deadline = time.monotonic() + 5.0
+            while engine.stats().voices_active and time.monotonic() < deadline:
+                time.sleep(0.05)
+            rss1 = _rss_mb()
+            stats, held = engine.stats(), engine.held_notes()
+            out = {
+                "events_sent": sent,
+                "events_per_s": round(sent / elapsed),
+                "received": midi.received,
+                "malformed": midi.malformed,
+                "events_dropped": stats.events_dropped,
+                "xruns": audio.xruns - xruns0,
+                "stuck_notes": len(held),
+                "voices_after": stats.voices_active,
+                "rss_growth_mb": round(rss1 - rss0, 2),
+                "worst_callback_ms": round(stats.worst_callback_ms, 3),
+            }
+    finally:
+        engine.stop()
+    log(
+        f"  MIDI flood: {sent} events at {out['events_per_s']}/s, {out['received']} "
+        f"received, {out['events_dropped']} dropped by the engine, "
+        f"{out['xruns']} xruns, "
+        f"{out['stuck_notes']} stuck notes, {out['voices_after']} voices left, "
+        f"memory +{out['rss_growth_mb']:.1f} MB"
+    )
+    return out
+
+
+def run(quick: bool, log: Log) -> dict[str, Any]:
+    """Measure and return ``{"engine": {...}}``."""
+    server = _Server()
+    log(
+        "  JACK: "
+        + ("an already running server" if server.external else "own jackd -d dummy")
+    )
+    result: dict[str, Any] = {}
+    try:
+        reinitialize_portaudio()
+        soundfont = _soundfont()
+        result["key_to_sound"] = key_to_sound(server, soundfont, quick, log)
+        reps = 3 if quick else 8
+        result["timbre_soundfont"] = timbre_change(
+            server, "SoundFont", soundfont, reps, log
+        )
+        paper = _paper_synth()
+        result["timbre_paper"] = timbre_change(
+            server, "paper generator (random weights)", paper, reps, log
+        )
+        held = result["timbre_paper"]["held_note_ms"]["median_ms"]
+        log(f"  target: paper timbre change -> held note {held:.0f} ms (<= 60)")
+        seconds = 3.0 if quick else 60.0
+        result["xruns"] = [
+            xruns_under_load(server, paper, period, seconds, log)
+            for period in (256, 128)
+        ]
+        result["midi_flood"] = midi_flood(
+            server, soundfont, 1.0 if quick else 10.0, log
+        )
+    finally:
+        server.stop()
+    return {"engine": result}
