@@ -267,6 +267,7 @@ def test_scope_holds_the_latest_output(instrument, flute):
     assert engine.scope.written == len(x)
 
 
+@pytest.mark.slow
 def test_process_allocates_less_than_one_block(instrument, flute, violin):
     """PortAudio's contract: 2000 blocks, 16 voices, bends and bank swaps."""
     pitches = list(range(48, 64))
