@@ -52,7 +52,9 @@ def pixel_norm(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     x : [B, C, ...] float
         Channels on axis 1.
     """
-    return x * torch.rsqrt(x.square().mean(dim=1, keepdim=True) + eps)
+    # one reading pass for the norm; the per-position factor is 1/C of the data
+    norm = torch.linalg.vector_norm(x, dim=1, keepdim=True)
+    return x * torch.rsqrt(norm.square() / x.shape[1] + eps)
 
 
 class EqualizedConv2d(nn.Module):
@@ -145,8 +147,8 @@ class _Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = pixel_norm(F.leaky_relu(self.conv1(x), _LRELU_SLOPE))
-        return pixel_norm(F.leaky_relu(self.conv2(x), _LRELU_SLOPE))
+        x = pixel_norm(F.leaky_relu(self.conv1(x), _LRELU_SLOPE, inplace=True))
+        return pixel_norm(F.leaky_relu(self.conv2(x), _LRELU_SLOPE, inplace=True))
 
 
 class Generator(nn.Module):
