@@ -33,7 +33,7 @@ LOSSES = ("wgan_gp", "ns_r1", "hinge_r1")
 AUGMENTS = ("time_shift", "gain", "time_mask")
 _SCHEDULES = ("images", "time")
 _PITCH_SAMPLING = ("data", "uniform")
-_PRECISIONS = ("fp32", "bf16")
+_PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,10 @@ class TrainConfig:
     aug_gain_db: float = 6.0  # gain range +-dB on the log-magnitude channel
     aug_mask_frames: int = 4  # longest time mask, frames
     # --- speed
-    precision: str = "fp32"  # fp32 | bf16 (autocast of the main passes; reg in fp32)
+    precision: str = (
+        "fp32"  # fp32 | bf16 | auto (bf16 autocast of the main passes where
+    )
+    # the hardware has native bf16: CUDA, AVX512-BF16/AMX CPUs; the regulariser stays fp32)
     channels_last: bool = False
     reuse_fakes: bool = False  # D step reuses the G step's fakes (saves one G forward)
     # --- bookkeeping (images)
@@ -188,7 +191,7 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "stage_multiplier": 1.4,
         "augment": ("time_shift", "gain"),
         "aug_p": 0.3,
-        "precision": "bf16",
+        "precision": "auto",
         "channels_last": True,
         "reuse_fakes": True,
         "summary_every": 2_000,
@@ -215,7 +218,7 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         schedule="time",
         time_limit_s=1.5 * 3600.0,
         stage_multiplier=1.4,
-        precision="bf16",
+        precision="auto",
         channels_last=True,
         summary_every=2_000,
         samples_every=25_000,
