@@ -34,7 +34,7 @@ def core_count() -> int:
 
 
 def allocator_in_use() -> str:
-    """ "jemalloc" when libjemalloc is mapped into this process, else "system malloc"."""
+    """'jemalloc' when libjemalloc is mapped into this process, else 'system malloc'."""
     try:
         with open("/proc/self/maps") as f:
             if "libjemalloc" in f.read():

@@ -1,7 +1,7 @@
-"""Bench section "generator": dense-matmul peak, then note-bank speed per preset and dtype.
+"""Bench section "generator": dense-matmul peak, then bank speed per preset and dtype.
 
-Every figure is measured in this run on this machine, with random weights (speed does not
-depend on the weights), through the same ``Synth`` the engine uses:
+Every figure is measured in this run on this machine, with random weights (speed does
+not depend on the weights), through the same ``Synth`` the engine uses:
 
 - ``matmul_gflops``: a large dense square product, the practical peak per dtype;
 - per config and dtype, a bank of 61 notes (one per pitch) at 48 kHz:
