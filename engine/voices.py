@@ -15,6 +15,9 @@ Stealing rule (when all ``max_voices`` are busy), JUCE's ``findVoiceToSteal``:
 3. else the oldest held voice that is neither the lowest nor the highest held key
    (the bass and the melody are protected);
 4. else the oldest voice.
+A stolen voice is not cut: it fades out over ``STEAL_FADE_S`` in its own slot while the
+new note starts in a spare one (the pool has more slots than ``max_voices``), so
+stealing makes no click.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ VELOCITY_CURVES = {
 
 # playable keys (the piano's); those outside the trained range are transposed
 KEY_RANGE = (21, 108)
+STEAL_FADE_S = 0.005  # a stolen voice fades out over this time
 
 
 def velocity_table(curve: str) -> np.ndarray:
@@ -153,6 +157,9 @@ class VoicePool:
         self.started = np.zeros(capacity, np.int64)  # start serial (age)
         self.xf_left = np.zeros(capacity, np.int64)  # samples of timbre crossfade left
         self.private = np.zeros(capacity, bool)  # plays its own note, not the bank's
+        self.stolen = np.zeros(capacity, bool)  # fading out after being stolen
+        self._playing = np.zeros(capacity, bool)  # scratch: active and not stolen
+        self._steal_fade = max(1, round(STEAL_FADE_S * sample_rate))
         self.note: list[np.ndarray | None] = [None] * capacity
         self.loop: list[LoopPoints | None] = [None] * capacity
         self.old_note: list[np.ndarray | None] = [None] * capacity
@@ -207,6 +214,7 @@ class VoicePool:
         self.base_rate[i] = 2.0 ** ((key - pitch) / 12.0)
         self.started[i], self.xf_left[i] = self._serial, 0
         self.private[i] = own is not None
+        self.stolen[i] = False
         self.note[i], self.loop[i] = note, loop
         self.old_note[i] = self.old_loop[i] = None
 
@@ -256,20 +264,32 @@ class VoicePool:
         self.note[i] = self.loop[i] = self.old_note[i] = self.old_loop[i] = None
 
     def _free_voice(self, key: int) -> int:
-        """A voice slot for a new note, by the stealing rule of the module docstring."""
-        limit = self.max_voices
-        busy = self.active[:limit]
-        if not busy.all():
-            return int(np.argmin(busy))
-        # oldest first; allocates a little, only when the pool is full
-        order = np.argsort(self.started[:limit])
+        """A voice slot for a new note; steals by the rule of the module docstring."""
+        playing = self._playing
+        np.greater(self.active, self.stolen, out=playing)  # active and not stolen
+        free = int(np.argmin(self.active))
+        if np.count_nonzero(playing) < self.max_voices and not self.active[free]:
+            return free
+        victim = self._victim(key)
+        if self.active[free]:  # no spare slot at all: reuse the victim's at once
+            return victim
+        self.stolen[victim] = True
+        self.key_down[victim] = self.sustained[victim] = False
+        self.stage[victim] = env.RELEASE
+        self.rel_step[victim] = max(float(self.level[victim]), 1e-6) / self._steal_fade
+        return free
+
+    def _victim(self, key: int) -> int:
+        """The voice to steal (this allocates a little: only when the pool is full)."""
+        cands = np.flatnonzero(self._playing)
+        order = cands[np.argsort(self.started[cands])]  # oldest first
         for i in order:
             if self.key[i] == key:
                 return int(i)
         for i in order:
             if not self.key_down[i]:
                 return int(i)
-        held = self.key[:limit]
+        held = self.key[order]
         lo, hi = int(held.min()), int(held.max())
         for i in order:
             if lo < self.key[i] < hi:

@@ -99,13 +99,20 @@ def _pool(max_voices, bank):
     return pool
 
 
+def playing(pool):
+    """Keys of the voices that play (not stolen and fading out)."""
+    return sorted(int(k) for k in pool.key[pool.active & ~pool.stolen])
+
+
 def test_stealing_takes_the_same_key_first(bank):
     pool = _pool(4, bank)
     for k in (40, 50, 60, 70):
         pool.note_on(k, 1.0, 0, bank)
     pool.note_on(50, 0.5, 0, bank)
-    assert pool.count() == 4 and sorted(pool.key[:4]) == [40, 50, 60, 70]
-    assert pool.vel_gain[:4][pool.key[:4] == 50][0] == 0.5
+    assert playing(pool) == [40, 50, 60, 70]
+    fading = pool.active & pool.stolen
+    assert pool.key[fading].tolist() == [50] and pool.stage[fading][0] == env.RELEASE
+    assert pool.vel_gain[pool.active & ~pool.stolen & (pool.key == 50)][0] == 0.5
 
 
 def test_stealing_takes_the_oldest_released_then_protects_bass_and_top(bank):
@@ -115,11 +122,31 @@ def test_stealing_takes_the_oldest_released_then_protects_bass_and_top(bank):
         pool.note_on(k, 1.0, 0, bank)
     pool.note_off(60, 0, adsr)
     pool.note_on(65, 1.0, 0, bank)  # the released 60 goes
-    assert sorted(pool.key[:4]) == [40, 50, 65, 70]
+    assert playing(pool) == [40, 50, 65, 70]
     pool.note_on(45, 1.0, 0, bank)  # all held: oldest inner key (50), not 40 or 70
-    assert sorted(pool.key[:4]) == [40, 45, 65, 70]
+    assert playing(pool) == [40, 45, 65, 70]
     pool.note_on(80, 1.0, 0, bank)  # oldest inner key now is 65
-    assert sorted(pool.key[:4]) == [40, 45, 70, 80]
+    assert playing(pool) == [40, 45, 70, 80]
+
+
+def test_stolen_voices_fade_out_without_a_click(bank):
+    adsr = env.Adsr.from_seconds(0.001, 0.1, 1.0, 0.5, SR)
+    pool = _pool(1, bank)
+    mix = np.zeros(512, np.float32)
+    pool.note_on(60, 1.0, 0, bank)
+    for _ in range(8):  # 0.25 s: the note is at full level
+        mix[:] = 0.0
+        pool.render(mix, 512, adsr)
+    before = mix.copy()
+    pool.note_on(72, 1.0, 0, bank)  # steals the only voice
+    mix[:] = 0.0
+    pool.render(mix, 512, adsr)
+    joined = np.concatenate([before, mix])
+    steps = np.abs(np.diff(joined))
+    assert steps[500:520].max() <= 1.5 * steps[:500].max()  # no jump at the steal
+    mix[:] = 0.0
+    pool.render(mix, 512, adsr)
+    assert playing(pool) == [72] and pool.count() == 1  # the fade has ended
 
 
 def test_keys_outside_the_trained_range_are_transposed(bank):
