@@ -191,7 +191,8 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         _stop_jack(jack)
         shutil.rmtree(tmp, ignore_errors=True)
     log(
-        f"   GUI: {result['frames_per_s']} frames/s, frame {result['frame_ms_mean']} ms "
+        f"   GUI: {result['frames_per_s']} frames/s, "
+        f"frame {result['frame_ms_mean']} ms "
         f"mean, {result['frame_ms_p99']} ms p99, {result['frame_ms_max']} ms max "
         f"(pull + full repaint; target <= 16 ms)"
     )

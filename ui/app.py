@@ -1,8 +1,9 @@
-"""``python main.py``: open the instrument window (``--screenshot FILE.png``: save one, exit).
+"""``python main.py``: open the instrument window (``--screenshot FILE.png``: save one,
+exit).
 
 ``run(args, load_instrument)`` is called by main.py with the parsed arguments and the
-instrument loader (the engine never imports torch; the loader does). Everything runs on the
-Qt main thread.
+instrument loader (the engine never imports torch; the loader does). Everything runs on
+the Qt main thread.
 """
 
 from __future__ import annotations

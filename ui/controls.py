@@ -1,8 +1,9 @@
-"""Sound controls: envelope, gain, velocity curve, bend range, loop -> ``EngineSettings``.
+"""Sound controls: envelope, gain, velocity curve, bend range, loop ->
+``EngineSettings``.
 
-One table describes every control (field, label, range, scale, unit); the widget builds a
-row per entry and emits ``changed(EngineSettings)`` with ``dataclasses.replace`` of the
-current settings. Qt main thread only.
+One table describes every control (field, label, range, scale, unit); the widget builds
+a row per entry and emits ``changed(EngineSettings)`` with ``dataclasses.replace`` of
+the current settings. Qt main thread only.
 """
 
 from __future__ import annotations

@@ -60,9 +60,9 @@ class DevicesPanel(QtWidgets.QWidget):
         form.addRow(self.midi_error)
         self.rescan()
 
-    # -- lists ---------------------------------------------------------------------------
+    # -- lists -------------------------------------------------------------------------
     def rescan(self) -> None:
-        """Re-read the device and port lists (keeps the current choices when present)."""
+        """Re-read the device and port lists (keeping the current choices)."""
         keep_dev, keep_midi = self.device.currentData(), self.midi.currentData()
         self.device.clear()
         self.device.addItem("system default", None)
@@ -80,7 +80,7 @@ class DevicesPanel(QtWidgets.QWidget):
         _select(self.device, keep_dev)
         _select(self.midi, keep_midi)
 
-    # -- choices -------------------------------------------------------------------------
+    # -- choices -----------------------------------------------------------------------
     def choice(self) -> AudioChoice:
         rate = self.rate.currentData()
         return AudioChoice(
@@ -115,7 +115,7 @@ class DevicesPanel(QtWidgets.QWidget):
     def _apply_midi(self) -> None:
         self.midi_chosen.emit(*self.midi_choice())
 
-    # -- feedback ------------------------------------------------------------------------
+    # -- feedback ----------------------------------------------------------------------
     def show_audio_error(self, text: str | None) -> None:
         self.audio_error.setText(text or "")
         self.audio_error.setVisible(bool(text))

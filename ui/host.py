@@ -1,9 +1,10 @@
-"""The window's engine host: the instrument, the engine, its audio driver and MIDI input.
+"""The window's engine host: the instrument, the engine, its audio driver and MIDI
+input.
 
-Threads: the Qt main thread calls every method here. The engine runs its own renderer and
-retire threads; PortAudio calls ``engine.process`` on its real-time thread, or, with no
-audio device, ``NullDriver`` (a daemon thread paced by the clock) does the same into a
-buffer nobody hears, so the window, the bank and the meters still work. rtmidi calls
+Threads: the Qt main thread calls every method here. The engine runs its own renderer
+and retire threads; PortAudio calls ``engine.process`` on its real-time thread, or, with
+no audio device, ``NullDriver`` (a daemon thread paced by the clock) does the same into
+a buffer nobody hears, so the window, the bank and the meters still work. rtmidi calls
 ``MidiTap.push_event`` on its own thread: a deque append for the engine and one for the
 window, which drains its deque on its timer (the GUI pulls; nothing is pushed into Qt).
 """
@@ -52,7 +53,7 @@ class AudioChoice:
 
 
 class NullDriver:
-    """Drives ``engine.process`` from a clock-paced thread when there is no audio device."""
+    """Calls ``engine.process`` from a clock-paced thread when there is no device."""
 
     def __init__(self, engine: Engine, sample_rate: int, blocksize: int) -> None:
         self._engine = engine
@@ -88,7 +89,7 @@ class NullDriver:
 
 
 class MidiTap:
-    """The MIDI input's sink: every event goes to the engine; CCs and notes also to the UI.
+    """The MIDI input's sink: events go to the engine; CCs and notes also to the UI.
 
     NB: ``push_event`` runs on rtmidi's thread; both targets are deque appends (atomic).
     """
@@ -131,9 +132,9 @@ class Host:
         self.tap: MidiTap | None = None
         self.load_error: str | None = None
 
-    # -- model ---------------------------------------------------------------------------
+    # -- model -------------------------------------------------------------------------
     def load(self, model: str | None, choice: AudioChoice) -> str | None:
-        """Load ``model`` and start the engine on the ``choice`` output (a sentence on error).
+        """Load ``model``, start the engine on the ``choice`` output; error sentence.
 
         When the audio device fails the engine still runs on the ``NullDriver``; the
         returned sentence then says so.
@@ -193,9 +194,9 @@ class Host:
         self.audio_choice = choice
         return error or self._start_audio(choice, rate)
 
-    # -- MIDI ----------------------------------------------------------------------------
+    # -- MIDI --------------------------------------------------------------------------
     def set_midi(self, port: str | None, virtual: str | None) -> str | None:
-        """Listen to ``port`` (a name substring) or a new ``virtual`` port; None: no MIDI."""
+        """Listen to ``port`` (a name substring) or a new ``virtual`` port, or none."""
         self._stop_midi()
         if self.tap is None or (port is None and virtual is None):
             return None
@@ -208,7 +209,7 @@ class Host:
         self.midi, self.midi_name = midi, midi.port_name or str(port or virtual)
         return None
 
-    # -- settings and shutdown ------------------------------------------------------------
+    # -- settings and shutdown ---------------------------------------------------------
     def update_settings(self, settings: EngineSettings) -> None:
         self.settings = settings
         if self.engine is not None:

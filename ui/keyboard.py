@@ -1,10 +1,11 @@
-"""The on-screen keyboard: played with the mouse and the computer keyboard, and lit by MIDI.
+"""The on-screen keyboard: played with the mouse and the computer keyboard, and lit by
+MIDI.
 
-Mouse: press a key to play it, drag to glide over keys. Computer keyboard (tracker layout):
-the row ``Z S X D C V G B H N J M ,`` is one octave from the base note, ``Q 2 W 3 E R 5 T 6 Y
-7 U I`` the octave above; Page Up / Page Down move the base octave. Signals
-``note_on(note, velocity)`` / ``note_off(note)``; ``show_held`` lights the notes the engine
-holds (MIDI and ours). Qt main thread only.
+Mouse: press a key to play it, drag to glide over keys. Computer keyboard (tracker
+layout): the row ``Z S X D C V G B H N J M ,`` is one octave from the base note, ``Q 2 W
+3 E R 5 T 6 Y 7 U I`` the octave above; Page Up / Page Down move the base octave.
+Signals ``note_on(note, velocity)`` / ``note_off(note)``; ``show_held`` lights the notes
+the engine holds (MIDI and ours). Qt main thread only.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class KeyboardWidget(QtWidgets.QWidget):
         self.setMinimumHeight(70)
         self.setFocusPolicy(QtCore.Qt.StrongFocus)
 
-    # -- state ---------------------------------------------------------------------------
+    # -- state -------------------------------------------------------------------------
     def set_trained_range(self, low: int, high: int) -> None:
         self._range_lo, self._range_hi = low, high
         self.update()
@@ -81,13 +82,13 @@ class KeyboardWidget(QtWidgets.QWidget):
             self.update()
 
     def lit_notes(self) -> frozenset[int]:
-        """Notes drawn as pressed: held by the engine, the mouse or the computer keyboard."""
+        """Notes drawn as pressed: held by the engine, the mouse or computer keys."""
         own = set(self._computer.values())
         if self._mouse_note is not None:
             own.add(self._mouse_note)
         return self._held | own
 
-    # -- geometry ------------------------------------------------------------------------
+    # -- geometry ----------------------------------------------------------------------
     def _white_notes(self) -> list[int]:
         return [n for n in range(self.low, self.high + 1) if not _is_black(n)]
 
@@ -121,7 +122,7 @@ class KeyboardWidget(QtWidgets.QWidget):
                     return n
         return None
 
-    # -- mouse ---------------------------------------------------------------------------
+    # -- mouse -------------------------------------------------------------------------
     def _mouse_to(self, note: int | None) -> None:
         if note == self._mouse_note:
             return
@@ -143,9 +144,9 @@ class KeyboardWidget(QtWidgets.QWidget):
     def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
         self._mouse_to(None)
 
-    # -- computer keyboard (the window forwards key events here) ------------------------
+    # -- computer keyboard (the window forwards key events here) -----------------------
     def handle_key(self, key: int, pressed: bool, auto_repeat: bool = False) -> bool:
-        """Play or release the note of computer key ``key``; True when the key was ours."""
+        """Play or release computer key ``key``'s note; True when the key was ours."""
         if pressed and key in (QtCore.Qt.Key_PageUp, QtCore.Qt.Key_PageDown):
             step = 12 if key == QtCore.Qt.Key_PageUp else -12
             self.base = min(max(self.base + step, 0), 108)
@@ -171,7 +172,7 @@ class KeyboardWidget(QtWidgets.QWidget):
         self._computer.clear()
         self._mouse_to(None)
 
-    # -- painting ------------------------------------------------------------------------
+    # -- painting ----------------------------------------------------------------------
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
         p = QtGui.QPainter(self)
         lit = self.lit_notes()

@@ -1,9 +1,9 @@
 """MIDI controller assignments for the pad axes, and MIDI learn.
 
-A table maps a controller number to a pad axis. The mod wheel (CC 1) moves the pad's X axis
-and the breath controller (CC 2) its Y axis until the user binds other controllers: press
-"learn" for an axis, move any knob, and that controller drives the axis from then on.
-Used from the Qt main thread only (the window drains the CCs that MIDI delivered).
+A table maps a controller number to a pad axis. The mod wheel (CC 1) moves the pad's X
+axis and the breath controller (CC 2) its Y axis until the user binds other controllers:
+press "learn" for an axis, move any knob, and that controller drives the axis from then
+on. Used from the Qt main thread only (the window drains the CCs that MIDI delivered).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class CCAction:
 
 @dataclass
 class CCMap:
-    """Controller number -> pad axis, with an optional axis waiting to learn its controller."""
+    """Controller number -> pad axis, and the axis waiting to learn (if any)."""
 
     mapping: dict[int, str] = field(default_factory=lambda: dict(DEFAULT_CC_MAP))
     learning: str | None = None  # the axis that the next controller message binds
@@ -51,7 +51,7 @@ class CCMap:
         self.learning = target
 
     def bind(self, control: int, target: str) -> None:
-        """Make ``control`` drive ``target``; the axis's previous controller is released."""
+        """Make ``control`` drive ``target`` (its previous controller is released)."""
         _check(control, target)
         self.mapping = {
             c: t for c, t in self.mapping.items() if t != target and c != control

@@ -1,8 +1,10 @@
-"""The XY pad: a painted square with four named corners, the cursor and the morph weights.
+"""The XY pad: a painted square with four named corners, the cursor and the morph
+weights.
 
-The widget only draws and reports: a mouse press or drag emits ``moved(x, y)`` (x: 0 left ..
-1 right, y: 0 top .. 1 bottom); the window turns that into a timbre. ``show_state`` sets
-what is drawn (cursor, names, weights) without emitting. Qt main thread only.
+The widget only draws and reports: a mouse press or drag emits ``moved(x, y)`` (x: 0
+left .. 1 right, y: 0 top .. 1 bottom); the window turns that into a timbre.
+``show_state`` sets what is drawn (cursor, names, weights) without emitting. Qt main
+thread only.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class PadWidget(QtWidgets.QWidget):
         self._bg: QtGui.QPixmap | None = None  # cached background (see _background)
         self._bg_key: tuple | None = None
 
-    # -- state ---------------------------------------------------------------------------
+    # -- state -------------------------------------------------------------------------
     def show_state(
         self, x: float, y: float, names: Sequence[str], weights: Sequence[float]
     ) -> None:
@@ -62,7 +64,7 @@ class PadWidget(QtWidgets.QWidget):
         r = self.pad_rect()
         return QtCore.QPointF(r.left() + x * r.width(), r.top() + y * r.height())
 
-    # -- mouse ---------------------------------------------------------------------------
+    # -- mouse -------------------------------------------------------------------------
     def _emit_at(self, pos: QtCore.QPointF) -> None:
         r = self.pad_rect()
         x = min(max((pos.x() - r.left()) / r.width(), 0.0), 1.0)
@@ -81,7 +83,7 @@ class PadWidget(QtWidgets.QWidget):
     def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802
         self._dragging = False
 
-    # -- painting ------------------------------------------------------------------------
+    # -- painting ----------------------------------------------------------------------
     def _background(self) -> QtGui.QPixmap:
         """The field, corner glows and grid: drawn once per size, then reused."""
         ratio = self.devicePixelRatioF()

@@ -1,9 +1,10 @@
-"""The preset browser: factory and user presets; load, save, rename, delete, import, export.
+"""The preset browser: factory and user presets; load, save, rename, delete, import,
+export.
 
-The panel lists ``engine.presets.list_presets()`` and asks its window for the state to save
-(``window.preset_state()``) and to apply a loaded one (``window.apply_preset(preset)``).
-Every refusal (a malformed file, another model's preset, a name taken) is shown in the
-panel as one sentence. Qt main thread only.
+The panel lists ``engine.presets.list_presets()`` and asks its window for the state to
+save (``window.preset_state()``) and to apply a loaded one
+(``window.apply_preset(preset)``). Every refusal (a malformed file, another model's
+preset, a name taken) is shown in the panel as one sentence. Qt main thread only.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class PresetsPanel(QtWidgets.QWidget):
         lay.addLayout(grid)
         lay.addWidget(self.message)
 
-    # -- listing -------------------------------------------------------------------------
+    # -- listing -----------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the factory and user presets."""
         self.list.clear()
@@ -90,7 +91,7 @@ class PresetsPanel(QtWidgets.QWidget):
         self.message.setStyleSheet("")  # re-apply the style for the new object name
         self.message.setText(text)
 
-    # -- actions -------------------------------------------------------------------------
+    # -- actions -----------------------------------------------------------------------
     def load(self, name_or_path: str | Path):
         """The preset, or None after saying why it was refused."""
         model_id = self.window_.model_id()

@@ -11,8 +11,8 @@ only, except ``note_image``, a pure function the window runs on a worker thread.
 from __future__ import annotations
 
 import numpy as np
-from PySide6 import QtCore, QtGui, QtWidgets
 import soxr
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from instrument.config import SpectralConfig
 from instrument.spectral_numpy import rainbowgram
@@ -37,8 +37,8 @@ def colorize(
     Parameters
     ----------
     log_mag, inst_freq
-        ``[T, F] float32``: log magnitude (natural log) and instantaneous frequency (phase
-        advance per hop over pi, in [-1, 1]).
+        ``[T, F] float32``: log magnitude (natural log) and instantaneous
+        frequency (phase advance per hop over pi, in [-1, 1]).
     peak
         Log magnitude drawn at full brightness (default: the maximum of ``log_mag``).
 
@@ -70,8 +70,8 @@ def note_image(note: np.ndarray, sample_rate: int, cfg: SpectralConfig) -> np.nd
     """The rainbowgram of one bank note ``[N] float32`` at ``sample_rate``.
 
     Resampled to the model's rate and cut or padded to its note length, then transformed
-    exactly as the model's spectral representation. Returns ``[F, T, 3] uint8`` (frequency
-    rows from low to high, time columns).
+    exactly as the model's spectral representation. Returns ``[F, T, 3] uint8``
+    (frequency rows from low to high, time columns).
     """
     wave = np.asarray(note, np.float32).reshape(-1)
     if sample_rate != cfg.sample_rate:
@@ -162,8 +162,8 @@ class NoteRainbowgram:
 class LiveColumns:
     """Turns the newest output samples into one rainbowgram column per frame.
 
-    Log-spaced frequency rows from 30 Hz to 0.45 x the sample rate; colour from the phase
-    advance between two FFTs ``hop`` samples apart (the same idea as the note's IF).
+    Log-spaced frequency rows from 30 Hz to 0.45 x the sample rate; colour from the
+    phase advance between two FFTs ``hop`` samples apart (the idea of the note's IF).
     """
 
     def __init__(
@@ -186,7 +186,7 @@ class LiveColumns:
         return self.n_fft + self.hop
 
     def column(self, mono: np.ndarray) -> np.ndarray:
-        """``[rows, 3] uint8`` from the newest ``needed`` samples ``[needed] float32``."""
+        """``[rows, 3] uint8`` from the newest samples ``[needed] float32``."""
         a = np.fft.rfft(mono[: self.n_fft] * self.window)[self.bins]
         b = np.fft.rfft(mono[self.hop : self.hop + self.n_fft] * self.window)[self.bins]
         log_mag = np.log(np.abs(b) + 1e-6).astype(np.float32)
@@ -218,7 +218,7 @@ class LiveRainbowgram:
         self.columns = LiveColumns(sample_rate, self.ring.shape[0])
 
     def push(self, mono: np.ndarray) -> None:
-        """Add one column from the newest samples ``[columns.needed] float32``; redraw."""
+        """Add a column from the newest samples ``[columns.needed] float32``; redraw."""
         col = self.columns.column(mono)[::-1]
         self.ring[:, self.j] = col
         self.ring[:, self.j + self.width] = col

@@ -1,8 +1,8 @@
 """The window's remembered state: one JSON file in the user's config folder.
 
-Devices, MIDI port, controller map, sound settings, the pad (corners and position) and the
-window geometry are saved at quit and read at start. A missing or malformed file gives the
-defaults (the window says so); writes are atomic (temp file + rename).
+Devices, MIDI port, controller map, sound settings, the pad (corners and position) and
+the window geometry are saved at quit and read at start. A missing or malformed file
+gives the defaults (the window says so); writes are atomic (temp file + rename).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ SETTINGS_VERSION = 1
 
 
 def default_settings_path() -> Path:
-    """``<user config dir>/gansynth-instrument/ui.json`` ($GANSYNTH_UI_SETTINGS overrides)."""
+    """``<user config dir>/ui.json``; ``$GANSYNTH_UI_SETTINGS`` overrides it."""
     env = os.environ.get("GANSYNTH_UI_SETTINGS")
     if env:
         return Path(env)
@@ -34,7 +34,7 @@ def default_settings_path() -> Path:
 
 
 def load_settings(path: Path) -> tuple[dict[str, Any], str | None]:
-    """The saved state and a warning sentence (None when all went well or no file exists)."""
+    """The saved state and a warning sentence (None when all is well or no file)."""
     if not path.is_file():
         return {}, None
     try:

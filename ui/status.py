@@ -1,5 +1,5 @@
-"""The status line: engine device, bank render time and progress, latency, xruns, voices,
-callback load. Filled from an ``EngineStats`` snapshot on the window's timer.
+"""The status line: engine device, bank render time and progress, latency, xruns,
+voices, callback load. Filled from an ``EngineStats`` snapshot on the window's timer.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ QStatusBar {{ background: {panel}; color: {dim}; }}
 
 
 def corner_color(index: int) -> QtGui.QColor:
-    """The colour of pad corner ``index`` (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right)."""
+    """Pad corner ``index``'s colour (0 top-left, 1 top-right, 2 bottom-left, 3 ...)."""
     return QtGui.QColor(COLORS[f"corner{index}"])
 
 

@@ -1,8 +1,8 @@
 """The pad's timbre: four corner latents, a position, and the latent they give.
 
-Corner order follows ``instrument.latent.pad_weights``: top-left, top-right, bottom-left,
-bottom-right; ``x`` runs left (0) to right (1) and ``y`` top (0) to bottom (1).
-Qt main thread only.
+Corner order follows ``instrument.latent.pad_weights``: top-left, top-right,
+bottom-left, bottom-right; ``x`` runs left (0) to right (1) and ``y`` top (0) to bottom
+(1). Qt main thread only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _new_seed() -> int:
 
 
 class PadModel:
-    """Four named corner latents ``[4, latent_size] float32`` and a cursor ``(x, y)`` in [0, 1]."""
+    """Four named corner latents ``[4, latent_size] float32``; a cursor in [0, 1]^2."""
 
     def __init__(self, latent_size: int, seed: int | None = None) -> None:
         if latent_size < 1:
@@ -53,7 +53,8 @@ class PadModel:
             raise ValueError(f"pad corner must be 0-3, got {index}")
         if latent.shape != (self.latent_size,):
             raise ValueError(
-                f"corner latent must have shape ({self.latent_size},), got {latent.shape}"
+                f"corner latent must have shape ({self.latent_size},), "
+                f"got {latent.shape}"
             )
         self.corners = self.corners.copy()
         self.corners[index] = latent
@@ -70,8 +71,8 @@ class PadModel:
         """Put the sound now playing (the cursor's latent) into corner ``index``."""
         self.set_corner(index, self.latent(), "Captured")
 
-    def mutate(self, amount: float = 0.15, seed: int | None = None) -> None:
-        """Nudge the current timbre: every corner moves ``amount`` towards one random latent."""
+    def mutate(self, amount: float = 0.1, seed: int | None = None) -> None:
+        """Nudge the timbre: every corner moves ``amount`` towards one random latent."""
         if not 0.0 < amount <= 1.0:
             raise ValueError(f"mutation amount must be in (0, 1], got {amount}")
         seed = _new_seed() if seed is None else int(seed)
@@ -82,11 +83,12 @@ class PadModel:
         self.names = [n if n.endswith("*") else n + "*" for n in self.names]
 
     def load(self, corners: np.ndarray, names: list[str], x: float, y: float) -> None:
-        """Take corners ``[4, latent_size]``, their names and a position (e.g. from a preset)."""
+        """Take corners ``[4, latent_size]``, their names and a position (a preset)."""
         corners = np.asarray(corners, np.float32)
         if corners.shape != (4, self.latent_size):
             raise ValueError(
-                f"pad corners must have shape (4, {self.latent_size}), got {corners.shape}"
+                f"pad corners must have shape (4, {self.latent_size}), "
+                f"got {corners.shape}"
             )
         if len(names) != 4:
             raise ValueError(f"pad needs 4 corner names, got {len(names)}")
@@ -103,7 +105,7 @@ class PadModel:
         }
 
     def restore(self, data: object) -> bool:
-        """Take saved state; False (and nothing changed) when it does not fit this model."""
+        """Take saved state; False (nothing changed) when it does not fit this model."""
         try:
             d = dict(data)  # type: ignore[call-overload]
             self.load(

@@ -1,10 +1,11 @@
 """The instrument window: pad, rainbowgrams, keyboard, presets, sound, devices, status.
 
-Threads: everything here runs on the Qt main thread. One single-shot ``QTimer``, re-armed
-after each frame (so frames never pile up), pulls all that changes: MIDI controllers and
-notes from the host's ``MidiTap`` deque, the engine's held notes, scope samples, bank and
-stats. The note rainbowgram is computed on one worker thread (``concurrent.futures``) and
-picked up by a later frame. Nothing is pushed into Qt from the audio or MIDI threads.
+Threads: everything here runs on the Qt main thread. One single-shot ``QTimer``,
+re-armed after each frame (so frames never pile up), pulls all that changes: MIDI
+controllers and notes from the host's ``MidiTap`` deque, the engine's held notes, scope
+samples, bank and stats. The note rainbowgram is computed on one worker thread
+(``concurrent.futures``) and picked up by a later frame. Nothing is pushed into Qt from
+the audio or MIDI threads.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.tick)
 
-    # -- layout --------------------------------------------------------------------------
+    # -- layout ------------------------------------------------------------------------
     def _build(self) -> None:
         central = QtWidgets.QWidget()
         root = QtWidgets.QVBoxLayout(central)
@@ -183,7 +184,7 @@ class MainWindow(QtWidgets.QMainWindow):
         lay.addWidget(self.live_view.widget, 2)
         return group
 
-    # -- start, model, devices -----------------------------------------------------------
+    # -- start, model, devices ---------------------------------------------------------
     def start(self, model: str | None) -> None:
         """Restore the remembered state, load ``model`` and start the frame timer."""
         s = self.state
@@ -213,7 +214,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if inst is None:
             self.model_label.setText("no model loaded")
             self.banner.setText(
-                f"No model loaded: {error} Choose a GANSynth model bundle (.safetensors) "
+                f"No model loaded: {error} Choose a GANSynth model bundle "
+                "(.safetensors) "
                 "or a SoundFont (.sf2) with “Open model…”."
             )
             self.banner.setVisible(True)
@@ -263,7 +265,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_midi(self, port: str | None, virtual: str | None) -> None:
         self.devices.show_midi_error(self.host.set_midi(port, virtual))
 
-    # -- timbre --------------------------------------------------------------------------
+    # -- timbre ------------------------------------------------------------------------
     def move_pad(self, x: float, y: float) -> None:
         self.pad_model.move(x, y)
         self.send_timbre()
@@ -299,7 +301,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.pad_model.set_corner(corner, latent, preset.name)
             self.send_timbre()
 
-    # -- presets -------------------------------------------------------------------------
+    # -- presets -----------------------------------------------------------------------
     def model_id(self) -> str | None:
         inst = self.host.instrument
         return None if inst is None else inst.model_id
@@ -320,7 +322,7 @@ class MainWindow(QtWidgets.QMainWindow):
             name, self.model_id() or "", m.corners, (m.x, m.y), self.controls.settings
         )
 
-    # -- MIDI learn ----------------------------------------------------------------------
+    # -- MIDI learn --------------------------------------------------------------------
     def learn(self, axis: str | None) -> None:
         self.cc_map.learn(axis)
         self._show_cc_map()
@@ -350,7 +352,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 f"CC {control} now moves the pad's {action.target[-1].upper()} axis"
             )
 
-    # -- notes ---------------------------------------------------------------------------
+    # -- notes -------------------------------------------------------------------------
     def play_note(self, note: int, velocity: int) -> None:
         if self.host.engine is not None:
             self.host.engine.push_event(NoteOn(note, velocity))
@@ -373,9 +375,9 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.keyboard.handle_key(event.key(), False, event.isAutoRepeat()):
             super().keyReleaseEvent(event)
 
-    # -- the frame -----------------------------------------------------------------------
+    # -- the frame ---------------------------------------------------------------------
     def tick(self) -> None:
-        """One GUI frame: pull MIDI, notes, scope, bank and stats; then re-arm the timer."""
+        """One GUI frame: pull MIDI, notes, scope, bank, stats; re-arm the timer."""
         t0 = time.perf_counter()
         try:
             if self.host.engine is not None:
@@ -446,7 +448,7 @@ class MainWindow(QtWidgets.QMainWindow):
             "max_ms": float(t.max()),
         }
 
-    # -- messages and quitting -----------------------------------------------------------
+    # -- messages and quitting ---------------------------------------------------------
     def flash(self, text: str, ms: int = 6000) -> None:
         """A short message in the status bar."""
         self.statusBar().showMessage(text, ms)

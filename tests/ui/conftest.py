@@ -1,8 +1,9 @@
-"""UI fixtures: the real instrument window on the FluidR3 SoundFont instrument, offscreen.
+"""UI fixtures: the real instrument window on the FluidR3 SoundFont instrument,
+offscreen.
 
-Each window gets its own settings file and preset folder (tmp_path) and runs with no audio
-device (the engine is driven by the host's clock-paced NullDriver) at 16 kHz, so the tests
-need no sound card and stay fast.
+Each window gets its own settings file and preset folder (tmp_path) and runs with no
+audio device (the engine is driven by the host's clock-paced NullDriver) at 16 kHz, so
+the tests need no sound card and stay fast.
 """
 
 from __future__ import annotations
