@@ -70,14 +70,17 @@ def time_synth(synth: Synth, notes: int) -> dict[str, float]:
     """Time ``notes`` notes (one per pitch, cycling) in the Synth's batches.
 
     Returns seconds: ``generator`` and ``inverse`` (inverse path + resampling) totals,
-    and ``first_note`` (one note alone, generator + inverse).
+    ``first_note`` (one note alone, generator + inverse) and ``warmup`` (the first call,
+    which includes ``torch.compile``'s compilation when the Synth compiles).
     """
     lo, hi = synth.pitch_range
     rng = np.random.default_rng(0)
     z = rng.standard_normal((notes, synth.latent_size), dtype=np.float32)
     z[:] = z[:1]  # one timbre, as a bank
     pitches = lo + np.arange(notes) % (hi - lo + 1)
+    t0 = time.perf_counter()
     synth.render(z[:1], pitches[:1])  # warm-up (allocator, caches, compile)
+    warmup = time.perf_counter() - t0
     t0 = time.perf_counter()
     synth.render(z[:1], pitches[:1])
     first = time.perf_counter() - t0
@@ -91,7 +94,7 @@ def time_synth(synth: Synth, notes: int) -> dict[str, float]:
         t2 = time.perf_counter()
         gen += t1 - t0
         inv += t2 - t1
-    return {"generator": gen, "inverse": inv, "first_note": first}
+    return {"generator": gen, "inverse": inv, "first_note": first, "warmup": warmup}
 
 
 def _row(
@@ -114,6 +117,7 @@ def _row(
         "notes_measured": notes,
         "synth_batch_size": synth.batch_size,
         "compiled": synth.compiled,
+        "warmup_s": round(t["warmup"], 2),
         "device": synth.device_name,
         "output_rate": synth.sample_rate,
     }
@@ -135,6 +139,24 @@ def _notes_for(dtype: str, quick: bool, device: torch.device) -> int:
     return 4 if slow_bf16 else BANK
 
 
+def _compiled_rows(log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The paper preset through ``torch.compile`` (as ``Synth(compile=True)``)."""
+    synth = Synth(_random_bundle("paper"), output_rate=48000, device="cpu")
+    try:
+        synth = Synth(
+            synth.bundle,
+            output_rate=48000,
+            device="cpu",
+            precision=synth.precision,
+            batch_size=synth.batch_size,
+            compile=True,
+        )
+        return [_row("paper", synth, BANK, log)]
+    except Exception as err:  # compile needs a C compiler; report and go on
+        log(f"  paper compiled: skipped ({type(err).__name__}: {err})"[:200])
+        return []
+
+
 def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     """Measure and return ``{"matmul_gflops": {...}, "generator": [rows]}``."""
     n, secs = (512, 0.3) if quick else (2048, 2.0)
@@ -149,6 +171,8 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             synth = Synth(bundle, output_rate=48000, device="cpu", precision=dtype)
             rows.append(_row(name, synth, _notes_for(dtype, quick, device), log))
             del synth
+    if not quick:
+        rows.extend(_compiled_rows(log))
     shipped = default_model_path()
     if not quick and shipped.is_file():
         synth = Synth(load_bundle(shipped), output_rate=48000, device="cpu")
