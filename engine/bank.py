@@ -22,6 +22,7 @@ import numpy as np
 __all__ = ["GUARD", "LoopPoints", "NoteBank", "find_loop", "prepare_note"]
 
 GUARD = 4  # zero samples after every note (interpolation reads idx + 1)
+MIN_LOOP_S = 0.1  # a steady part shorter than this is not looped (percussive notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,8 @@ def find_loop(
     """Loop points over the steady part of a note, or None when it has none.
 
     The held part runs from the start to the last 10 ms frame whose RMS is at least a
-    quarter of the peak frame's; the loop spans its 25 % to 75 %, and the end is moved
+    quarter of the peak frame's; the loop spans its 25 % to 75 % (none when that is
+    shorter than ``MIN_LOOP_S``: a percussive note just ends), and the end is moved
     (within about 20 ms) to the position whose following samples best match those after
     the start (normalised correlation), so the jump lands in phase.
 
@@ -82,7 +84,7 @@ def find_loop(
     held_end = int(np.nonzero(env >= 0.25 * env.max())[0][-1] + 1) * hop
     start, end = int(0.25 * held_end), int(0.75 * held_end)
     xf = min(int(crossfade_ms * 1e-3 * sample_rate), (end - start) // 4, start)
-    if xf < 8:
+    if xf < 8 or end - start < MIN_LOOP_S * sample_rate:
         return None
     end = _match_end(note, start, end, sample_rate, xf)
     return LoopPoints(start=start, end=end, crossfade=xf)
