@@ -57,8 +57,13 @@ def take_screenshot(window, path: Path, bank_timeout: float = 180.0) -> None:
         _wait(app, bank_timeout, lambda: engine.bank.complete)
         window.move_pad(0.32, 0.4)
         _wait(app, bank_timeout, lambda: engine.wait_bank(0.0))
-        window.play_note(60, 110)
-        _wait(app, 1.2, lambda: False)  # the live view scrolls, the note sounds
+        for note in (48, 55, 60, 64, 67, 72):  # an arpeggio fills the live view
+            window.play_note(note, 105)
+            _wait(app, 0.35, lambda: False)
+        for note in (48, 55, 64, 67, 72):
+            window.release_note(note)
+        window.play_note(60, 110)  # the last note: its bank note is drawn
+        _wait(app, 1.0, lambda: False)
         _wait(
             app,
             20.0,

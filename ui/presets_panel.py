@@ -73,11 +73,17 @@ class PresetsPanel(QtWidgets.QWidget):
             self.list.addItem(item)
             if info.name == self.current:
                 self.list.setCurrentItem(item)
+        if not self.entries:
+            hint = QtWidgets.QListWidgetItem(
+                "No presets yet.\n“Save as…” keeps the pad's\n"
+                "corners, position and sound."
+            )
+            hint.setFlags(QtCore.Qt.NoItemFlags)
+            hint.setForeground(QtGui.QColor("#8a91a3"))
+            self.list.addItem(hint)
 
     def names(self) -> list[str]:
-        return [
-            self.list.item(i).data(QtCore.Qt.UserRole) for i in range(self.list.count())
-        ]
+        return list(self.entries)
 
     def selected(self) -> tuple[str, bool] | None:
         item = self.list.currentItem()

@@ -93,9 +93,12 @@ class ImageView(QtWidgets.QWidget):
     window paints its images itself.
     """
 
-    def __init__(self, title: str, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self, title: str, caption: str = "", parent: QtWidgets.QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.title = title
+        self.caption = caption  # small text under the image (axes)
         self._rgb: np.ndarray | None = None  # keeps the QImage's memory alive
         self._image: QtGui.QImage | None = None
         self._source = QtCore.QRectF()
@@ -128,7 +131,7 @@ class ImageView(QtWidgets.QWidget):
         self.update()
 
     def image_rect(self) -> QtCore.QRectF:
-        return QtCore.QRectF(self.rect()).adjusted(4, 22, -4, -4)
+        return QtCore.QRectF(self.rect()).adjusted(4, 22, -4, -18)
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
         p = QtGui.QPainter(self)
@@ -142,6 +145,15 @@ class ImageView(QtWidgets.QWidget):
         if self._image is not None:
             p.setRenderHint(QtGui.QPainter.SmoothPixmapTransform)
             p.drawImage(target, self._image, self._source)
+        p.setPen(QtGui.QColor(COLORS["dim"]))
+        font = p.font()
+        font.setPointSizeF(8.0)
+        p.setFont(font)
+        p.drawText(
+            QtCore.QRectF(4, self.height() - 16, self.width() - 8, 14),
+            QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter,
+            self.caption,
+        )
         p.end()
 
 
@@ -149,7 +161,10 @@ class NoteRainbowgram:
     """The bank note of one pitch as a rainbowgram (widget: ``.widget``)."""
 
     def __init__(self) -> None:
-        self.widget = ImageView("note rainbowgram: play a key")
+        self.widget = ImageView(
+            "note rainbowgram: play a key",
+            "time 0-4 s →  ·  mel frequency ↑  ·  hue = instantaneous frequency",
+        )
         self.widget.setMinimumHeight(150)
         self.shown: tuple[int, int] | None = None  # (pitch, note version) now drawn
 
@@ -204,8 +219,10 @@ class LiveRainbowgram:
     drawn straight from the ring.
     """
 
-    def __init__(self, sample_rate: int, width: int = 300, rows: int = 192) -> None:
-        self.widget = ImageView("output (live)")
+    def __init__(self, sample_rate: int, width: int = 180, rows: int = 192) -> None:
+        self.widget = ImageView(
+            "output (live)", "last 6 s →  ·  30 Hz - 20 kHz (log) ↑"
+        )
         self.widget.setMinimumHeight(120)
         self.columns = LiveColumns(sample_rate, rows)
         self.width = width
