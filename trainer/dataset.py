@@ -225,11 +225,27 @@ def _meta_from_features(feat: dict[str, Any]) -> dict[str, Any]:
 
 
 def _list_tfrecord(path: Path) -> list[ExampleRef]:
+    """Metadata of every record; kept in ``.cache/`` beside the file (keyed by its
+    name, size and modification time) so a large file is scanned once."""
+    st = path.stat()
+    cache = path.parent / ".cache" / f"{path.name}-{st.st_size}-{st.st_mtime_ns}.json"
+    try:
+        rows = json.loads(cache.read_text(encoding="utf-8"))
+        return [ExampleRef(meta, path, int(offset)) for offset, meta in rows]
+    except (OSError, ValueError, TypeError):
+        pass
     refs = []
     for offset, data in tfrecord.iter_records_at(path):
         feat = tfrecord.decode_example(data)
         meta = _clean_meta(_meta_from_features(feat), f"{path} record at {offset}")
         refs.append(ExampleRef(meta, path, offset))
+    try:
+        cache.parent.mkdir(exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(json.dumps([[r.offset, r.meta] for r in refs]), "utf-8")
+        os.replace(tmp, cache)
+    except OSError:  # a read-only dataset folder: scan again next time
+        pass
     return refs
 
 

@@ -27,8 +27,10 @@ the training loop's snapshot evaluation).
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,7 @@ __all__ = [
     "note_entropies",
     "pitch_entropy",
     "log_spectrogram_features",
+    "real_features",
     "kmeans",
     "ndb",
     "timbre_diversity",
@@ -148,6 +151,34 @@ def log_spectrogram_features(images: np.ndarray) -> np.ndarray:
         pooled = mag.reshape(len(mag), pt, t // pt, pf, f // pf).mean(axis=(2, 4))
         out[s : s + 256] = pooled.reshape(len(mag), pt * pf)
     return out
+
+
+def real_features(features: Any) -> np.ndarray:
+    """``log_spectrogram_features`` of a ``Features`` split, cached beside its images.
+
+    Pooling reads every cached image once (gigabytes for a full set), so the result is
+    kept in the feature cache folder, keyed by the split's notes.
+    """
+    cache_dir = getattr(features, "cache_dir", None)
+    if cache_dir is None:
+        return log_spectrogram_features(features.images)
+    import hashlib
+
+    names = "\n".join(features.note_strs).encode()
+    key = hashlib.sha256(names).hexdigest()[:16]
+    path = Path(cache_dir) / f"pooled-{POOLED_SHAPE[0]}x{POOLED_SHAPE[1]}-{key}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path)
+            if cached.shape == (len(features), POOLED_SHAPE[0] * POOLED_SHAPE[1]):
+                return cached
+        except (OSError, ValueError):
+            pass
+    pooled = log_spectrogram_features(features.images)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, pooled)
+    os.replace(tmp, path)
+    return pooled
 
 
 def _sq_dists(x: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -381,7 +412,7 @@ def evaluate_generator(
     held = track.held(hold, spectral.duration_s)
     acc = pitch_accuracy(est, p)
     fake = log_spectrogram_features(images_of(clean, spectral))
-    real = log_spectrogram_features(features.images)
+    real = real_features(features)
     k_used = min(k, len(real))
     nd = ndb(real, fake, k_used, seed=seed)
     div = timbre_diversity(fake, p) if n > 1 else math.nan

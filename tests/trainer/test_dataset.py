@@ -196,6 +196,11 @@ def test_nsynth_tfrecord_dataset(tmp_path, sf_renderer):
     np.testing.assert_array_equal(load_audio(refs[1]), notes[60].astype(np.float32))
     keep = subset_filter()
     assert [r.pitch for r in refs if keep(r.meta)] == [40, 60]
+    # the metadata scan is cached beside the file and invalidated by a change
+    assert len(list((tmp_path / ".cache").glob("nsynth-test.tfrecord-*.json"))) == 1
+    assert list_examples(tmp_path) == refs
+    tfrecord.write_records(tmp_path / "nsynth-test.tfrecord", records[:1])
+    assert [r.pitch for r in list_examples(tmp_path)] == [40]
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,11 @@ from instrument.networks import Generator
 from trainer import evaluate
 from trainer.build_dataset import build_from_soundfont
 from trainer.features import load_features
-from trainer.metrics import evaluate_generator
+from trainer.metrics import (
+    evaluate_generator,
+    log_spectrogram_features,
+    real_features,
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +81,12 @@ def test_evaluate_generator_takes_a_training_generator(tiny_set):
     assert r["notes"] == 2 and r["ndb_k"] == 3
     assert 0.0 <= r["pitch_accuracy"] <= r["pitch_class_accuracy"] <= 1.0
     assert np.isfinite(r["score"]) and np.isfinite(r["diversity"])
+    pooled = list(feats.cache_dir.glob("pooled-32x64-*.npy"))
+    assert len(pooled) == 1  # the real notes' pooled spectrograms are cached
+    np.testing.assert_array_equal(np.load(pooled[0]), real_features(feats))
+    np.testing.assert_allclose(
+        real_features(feats), log_spectrogram_features(feats.images), rtol=1e-6
+    )
 
 
 def test_bad_inputs_are_one_sentence(tiny_set, random_bundle, tmp_path):
