@@ -128,13 +128,40 @@ def _key(x: torch.Tensor) -> tuple[torch.device, torch.dtype]:
     return x.device, real
 
 
-def _sparse_csr(matrix: np.ndarray, device: torch.device | None, dtype: torch.dtype):
+def _sparse_csr(
+    matrix: np.ndarray, device: torch.device | str | None, dtype: torch.dtype
+) -> torch.Tensor:
+    """``matrix`` as a sparse CSR tensor on CPU and CUDA, dense elsewhere (e.g. MPS)."""
+    dense = torch.tensor(matrix, dtype=dtype, device=device)
+    if dense.device.type not in ("cpu", "cuda"):
+        return dense
     with warnings.catch_warnings():  # "sparse CSR support is in beta"
         warnings.simplefilter("ignore", UserWarning)
-        return torch.tensor(matrix, dtype=dtype, device=device).to_sparse_csr()
+        return dense.to_sparse_csr()
 
 
 # ---------------------------------------------------------------- phase
+
+
+def _cumsum(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``torch.cumsum(x, dim)``; on CPU without autograd a loop of slice additions.
+
+    ``torch.cumsum`` along a dimension that is not the last one is several times
+    slower on CPU than adding the slices one after the other (measured 58 vs 8 ms
+    for [61, 128, 1024] float32); results agree to float rounding.
+    """
+    dim = dim % x.ndim
+    if (
+        x.device.type != "cpu"
+        or dim == x.ndim - 1
+        or (torch.is_grad_enabled() and x.requires_grad)
+    ):
+        return torch.cumsum(x, dim=dim)
+    out = torch.empty_like(x)
+    out.select(dim, 0).copy_(x.select(dim, 0))
+    for t in range(1, x.shape[dim]):
+        torch.add(out.select(dim, t - 1), x.select(dim, t), out=out.select(dim, t))
+    return out
 
 
 def unwrap(phase: torch.Tensor, dim: int = -2) -> torch.Tensor:
@@ -146,7 +173,7 @@ def unwrap(phase: torch.Tensor, dim: int = -2) -> torch.Tensor:
     dd = torch.diff(phase, dim=dim)
     ddmod = torch.remainder(dd + math.pi, 2.0 * math.pi) - math.pi
     ddmod = torch.where((ddmod == -math.pi) & (dd > 0), math.pi, ddmod)
-    correction = torch.cumsum(ddmod - dd, dim=dim)
+    correction = _cumsum(ddmod - dd, dim)
     first = torch.zeros_like(phase.narrow(dim, 0, 1))
     return phase + torch.cat([first, correction], dim=dim)
 
@@ -238,7 +265,7 @@ def specgrams_to_stfts(specgrams: torch.Tensor, cfg: SpectralConfig) -> torch.Te
     """``[B, 2, T, F]`` (log magnitude, IF) -> ``[B, T, F]`` complex."""
     specgrams = _check_images(specgrams, cfg, "specgrams")
     mag = torch.exp(specgrams[:, 0])
-    phase = torch.cumsum(specgrams[:, 1] * math.pi, dim=-2)
+    phase = _cumsum(specgrams[:, 1] * math.pi, -2)
     return torch.polar(mag, phase)
 
 
@@ -249,7 +276,7 @@ def specgrams_to_melspecgrams(
     specgrams = _check_images(specgrams, cfg, "specgrams")
     l2m, _ = _mel_dense(cfg, *_key(specgrams))
     mag2 = torch.exp(2.0 * specgrams[:, 0])
-    phase = torch.cumsum(specgrams[:, 1] * math.pi, dim=-2)
+    phase = _cumsum(specgrams[:, 1] * math.pi, -2)
     logmelmag2 = torch.log(mag2 @ l2m + LOG_EPS)
     mel_if = instantaneous_frequency(phase @ l2m, dim=-2)
     return torch.stack([logmelmag2, mel_if], dim=1)
@@ -261,7 +288,7 @@ def melspecgrams_to_specgrams(
     """``[B, 2, T, F]`` (log mel power, mel IF) -> (log magnitude, IF), approximate."""
     melspecgrams = _check_images(melspecgrams, cfg, "melspecgrams")
     _, m2l = _mel_dense(cfg, *_key(melspecgrams))
-    mel_phase = torch.cumsum(melspecgrams[:, 1] * math.pi, dim=-2)
+    mel_phase = _cumsum(melspecgrams[:, 1] * math.pi, -2)
     ifreq = instantaneous_frequency(mel_phase @ m2l, dim=-2)
     logmag = 0.5 * torch.log(torch.exp(melspecgrams[:, 0]) @ m2l + LOG_EPS)
     return torch.stack([logmag, ifreq], dim=1)
@@ -392,7 +419,7 @@ class SpectralTransform(torch.nn.Module):
         if not cfg.mel:
             return torch.stack([logmag, ifreq], dim=1)
         mag2 = torch.exp(2.0 * logmag)
-        phase = torch.cumsum(ifreq * math.pi, dim=-2)
+        phase = _cumsum(ifreq * math.pi, -2)
         logmelmag2 = torch.log(mag2 @ self.l2m + LOG_EPS)
         mel_if = instantaneous_frequency(phase @ self.l2m, dim=-2)
         return torch.stack([logmelmag2, mel_if], dim=1)
