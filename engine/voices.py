@@ -310,10 +310,12 @@ class VoicePool:
             if cur is None:
                 self.note[i], self.loop[i] = new, bank.loops[k]
                 continue
-            if self.xf_left[i] == 0:  # else: keep the oldest, replace the newest
+            if self.xf_left[i] == 0:
                 self.old_note[i], self.old_loop[i] = cur, self.loop[i]
+                self.xf_left[i] = self.xf_len
+            # else a fade is under way (the pad is moving): it goes on, now towards the
+            # newest note; consecutive timbres differ little, so the swap is smooth
             self.note[i], self.loop[i] = new, bank.loops[k]
-            self.xf_left[i] = self.xf_len
 
     # -- audio -------------------------------------------------------------------------
     def render(self, mix: np.ndarray, n: int, adsr: env.Adsr) -> None:
@@ -363,7 +365,7 @@ class VoicePool:
         loop = self.old_loop[i] if self.loop_enabled else None
         read_note(old, loop, pos, rate, n, s.old[:n], s)
         left, total = int(self.xf_left[i]), self.xf_len
-        w0 = 1.0 - left / total  # weight of the new note at the block start
+        w0 = max(0.0, 1.0 - left / total)  # weight of the new note at the block start
         w1 = min(1.0, w0 + n / total)
         w = s.gain[:n]
         np.multiply(s.ramp32[:n], (w1 - w0) / n, out=w)

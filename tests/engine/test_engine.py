@@ -171,6 +171,27 @@ def test_timbre_moves_under_a_held_note_without_click_or_restart(
     assert np.corrcoef(a, b)[0, 1] < 0.9  # the sound did change
 
 
+def test_a_timbre_dragged_faster_than_the_crossfade_stays_smooth(
+    instrument, flute, violin
+):
+    engine = Engine(instrument, EngineSettings(crossfade_ms=50.0))
+    first = engine.render_timbre(flute, [60]).note(60)
+    engine.push_event(ev.NoteOn(60, 100))
+    parts = [play(engine, 0.5)]
+    for t in np.linspace(0, 1, 40):  # a new timbre every block (16 ms < 50 ms)
+        engine.render_timbre(((1 - t) * flute + t * violin).astype(np.float32), [60])
+        parts.append(play(engine, BLOCK / SR))
+    v = engine.voices
+    i = int(np.flatnonzero(v.active)[0])
+    assert v.old_note[i] is not first  # the sound followed the drag, fade by fade
+    parts.append(play(engine, 0.5))
+    x = np.concatenate(parts)
+    step = np.abs(np.diff(x))
+    steady = max(step[SR // 4 : SR // 2].max(), step[-SR // 4 :].max())
+    assert step.max() < 1.5 * steady
+    assert v.note[i] is engine.bank.note(60) and v.old_note[i] is None  # arrived
+
+
 def test_the_limiter_never_exceeds_its_ceiling(instrument, flute):
     engine = Engine(instrument, EngineSettings(master_gain=4.0, attack=0.0))
     engine.render_timbre(flute, list(range(48, 85)))
