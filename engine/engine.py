@@ -400,10 +400,9 @@ class Engine:
     def _drain(self, bank: NoteBank, cfg: _Config) -> None:
         q, handlers = self._events, self._handlers
         for _ in range(MAX_EVENTS_PER_BLOCK):
-            try:
-                e = q.popleft()
-            except IndexError:
+            if not q:  # NB: the callback is the only consumer, so this cannot race
                 return
+            e = q.popleft()
             handler = handlers.get(type(e))
             if handler is not None:
                 handler(e, bank, cfg)
