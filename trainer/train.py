@@ -138,6 +138,7 @@ class Trainer:
         self.cursor = 0
         self.stage = self.schedule.stage(0, 0.0)
         self.best_metric: float | None = None
+        self._real_diversity: float | None = None
         self._perm = self._permutation(self.epoch)
         self._make_optimizers()
 
@@ -315,10 +316,10 @@ class Trainer:
         self.step_count += 1
         self.images_seen += tc.batch_size * self.dist.world
         out.update(
-            loss_g=float(loss_g),
-            loss_d=float(loss_d),
-            ac_loss_g=float(ac_g),
-            ac_loss_d=float(ac_d),
+            loss_g=float(loss_g.detach()),
+            loss_d=float(loss_d.detach()),
+            ac_loss_g=float(ac_g.detach()),
+            ac_loss_d=float(ac_d.detach()),
             d_real=float(real_logits.float().mean()),
             d_fake=float(fake_logits_d.float().mean()),
             ac_acc_real=losses.accuracy(real_cls, y_real),
@@ -503,16 +504,23 @@ class Trainer:
         except (ImportError, AttributeError):
             return
         try:
-            result = evaluate(self.G_ema, self.features, n=4)
+            result = evaluate(
+                self.G_ema,
+                self.features,
+                n=2,
+                progress=self.progress,
+                real_diversity=self._real_diversity,
+            )
         except Exception as err:  # evaluation must never stop a long run
             self.log(f"snapshot evaluation failed: {err}")
             return
         scores = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
+        self._real_diversity = scores.get("real_diversity")
         if summaries:
             summaries.scalars(
                 {f"eval/{k}": v for k, v in scores.items()}, self.images_seen
             )
-        score = scores.get("pitch_accuracy")
+        score = scores.get("score", scores.get("pitch_accuracy"))
         self.log(f"snapshot at {self.images_seen:,} images: {json.dumps(scores)}")
         if score is not None and (self.best_metric is None or score > self.best_metric):
             self.best_metric = score

@@ -1,0 +1,85 @@
+"""``python -m trainer export RUN --out PATH``: a run's EMA generator as a model bundle.
+
+The bundle (``instrument.bundle``, safetensors only) holds the EMA generator's weights in
+fp32, its ``ModelConfig`` and the training facts: images trained, hours, dataset, train
+config and the checkpoint it came from. ``Synth.load(PATH)`` and ``main.py --model PATH``
+load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from instrument.bundle import save_bundle
+from instrument.config import ModelConfig
+from trainer.checkpoint import CheckpointManager, load_checkpoint
+
+__all__ = ["export_run", "configure", "run"]
+
+
+def export_run(
+    run_dir: str | Path, out: str | Path, which: str = "latest"
+) -> tuple[str, dict[str, Any]]:
+    """Write the EMA generator of ``run_dir``'s checkpoint ``which`` to ``out``.
+
+    Parameters
+    ----------
+    run_dir : path
+        A training run folder (``latest.pt``, ``best.pt``...).
+    out : path
+        The ``.safetensors`` bundle to write.
+    which : str
+        ``latest``, ``best`` or the path of a checkpoint file.
+
+    Returns
+    -------
+    model_id : str
+        The bundle's content hash.
+    info : dict
+        The training facts stored in the bundle.
+    """
+    run_dir = Path(run_dir)
+    if which in ("latest", "best") and not run_dir.is_dir():
+        raise FileNotFoundError(f"run folder not found: {run_dir}")
+    if which in ("latest", "best"):
+        state = CheckpointManager(run_dir).load(which)
+    else:
+        state = load_checkpoint(which)
+    try:
+        cfg = ModelConfig.from_dict(state["model_config"])
+        weights = {k: v.float().contiguous() for k, v in state["G_ema"].items()}
+        train_config = state["train_config"]
+        info = {
+            "images": int(state["images"]),
+            "hours": round(float(state["elapsed_s"]) / 3600.0, 4),
+            "dataset": str(state.get("dataset", "")),
+            "notes": int(state.get("num_notes", 0)),
+            "train_config": train_config,
+            "checkpoint": which,
+            "best_metric": state.get("best_metric"),
+        }
+    except (KeyError, AttributeError, TypeError) as err:
+        raise ValueError(f"{run_dir}: the checkpoint lacks the field {err}") from err
+    model_id = save_bundle(out, cfg, weights, info)
+    return model_id, info
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="training run folder")
+    parser.add_argument("--out", type=Path, required=True, help="bundle to write")
+    parser.add_argument(
+        "--checkpoint",
+        default="latest",
+        help="latest (default), best, or a checkpoint file",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    model_id, info = export_run(args.run, args.out, args.checkpoint)
+    print(
+        f"wrote {args.out}: model {model_id}, {info['images']:,} images, "
+        f"{info['hours']:.2f} h, config {info['train_config']['name']}"
+    )
+    return 0
