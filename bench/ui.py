@@ -179,6 +179,9 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             "frame_ms_mean": round(frames["mean_ms"], 2),
             "frame_ms_p99": round(frames["p99_ms"], 2),
             "frame_ms_max": round(frames["max_ms"], 2),
+            "frame_cpu_ms_mean": round(frames["cpu_mean_ms"], 2),
+            "frame_cpu_ms_p99": round(frames["cpu_p99_ms"], 2),
+            "load_average": round(os.getloadavg()[0], 2),
             "xruns": int(stats.xruns - xruns0),
             "blocks": int(stats.blocks - blocks0),
             "worst_callback_ms": round(stats.worst_callback_ms, 3),
@@ -194,7 +197,9 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         f"   GUI: {result['frames_per_s']} frames/s, "
         f"frame {result['frame_ms_mean']} ms "
         f"mean, {result['frame_ms_p99']} ms p99, {result['frame_ms_max']} ms max "
-        f"(pull + full repaint; target <= 16 ms)"
+        f"(pull + full repaint; target <= 16 ms); GUI-thread CPU "
+        f"{result['frame_cpu_ms_mean']} ms mean, {result['frame_cpu_ms_p99']} ms p99; "
+        f"load average {result['load_average']}"
     )
     log(
         f"   audio under the window + drag: {result['xruns']} xruns in "

@@ -123,13 +123,19 @@ def test_a_failing_audio_device_is_shown_and_the_engine_plays_on(window, qtbot):
     qtbot.waitUntil(lambda: 64 in engine.held_notes(), timeout=2000)
 
 
-def test_without_a_model_the_window_opens_and_says_so(qtbot, sf_loader, ui_settings):
+def test_without_a_model_the_window_opens_and_says_so(
+    qtbot, sf_loader, ui_settings, soundfont_path
+):
     w = open_window(qtbot, sf_loader, ui_settings, None)
     assert w.host.engine is None
     assert w.banner.isVisible()
     assert "no shipped model" in w.banner.text() and "Open model" in w.banner.text()
     w.move_pad(0.2, 0.3)  # the pad still works, nothing to send yet
     assert w.pad.position() == (0.2, 0.3)
+    assert w.open_model(str(soundfont_path))  # what "Open model…" does with the file
+    assert not w.banner.isVisible() and w.host.engine is not None
+    assert "SoundFont" in w.model_label.text()
+    assert wait_latent(w.host.engine, w.pad_model.latent())
     w.close()
 
 
