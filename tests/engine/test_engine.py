@@ -1,5 +1,6 @@
 """The engine through ``Engine.process`` on numpy blocks, real SoundFont notes."""
 
+import threading
 import time
 import tracemalloc
 
@@ -320,23 +321,28 @@ def test_process_allocates_less_than_one_block(instrument, flute, violin):
 
 
 class RecordingInstrument:
-    """A real instrument whose render calls are recorded (order of pitches)."""
+    """A real instrument whose render calls are recorded and can be held at a gate."""
 
     def __init__(self, inner):
         self._inner = inner
         self.calls = []
+        self.gate = threading.Event()
+        self.gate.set()
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
 
     def render(self, latents, pitches):
         self.calls.append((latents[0].copy(), [int(p) for p in pitches]))
+        assert self.gate.wait(30.0)
         return self._inner.render(latents, pitches)
 
 
-def test_renderer_thread_renders_held_pitches_first_and_newest_wins(
-    instrument, flute, violin
-):
+def _calls_for(rec, z):
+    return [p for latent, p in rec.calls if np.array_equal(latent, z)]
+
+
+def test_renderer_thread_renders_held_pitches_first(instrument, flute, violin):
     rec = RecordingInstrument(instrument)
     engine = Engine(rec)
     with engine:
@@ -345,21 +351,38 @@ def test_renderer_thread_renders_held_pitches_first_and_newest_wins(
         stats = engine.stats()
         assert stats.bank_progress == 1.0 and stats.bank_pitches_ready == 61
         engine.push_event(ev.NoteOn(70, 100))
+        engine.push_event(ev.NoteOn(30, 100))
         play(engine, 0.05)
-        rec.calls.clear()
-        middle = (flute + violin) / 2
-        engine.set_timbre(violin)
-        engine.set_timbre(middle)
-        last = engine.set_timbre(violin * 0.9)
+        last = engine.set_timbre(violin)
+        assert engine.wait_bank(30.0)
+        assert engine.bank.version == last and engine.stats().first_note_ms > 0
+        np.testing.assert_array_equal(engine.bank.latent, violin)
+    ours = _calls_for(rec, violin)
+    assert ours[0] == [30, 70]  # the held keys' pitches first, in one call
+    assert all(len(p) == 1 for p in ours[1:])  # then one note per call
+    assert sorted(sum(ours, [])) == list(range(24, 85))
+
+
+def test_the_newest_request_wins_and_older_ones_are_abandoned(
+    instrument, flute, violin
+):
+    rec = RecordingInstrument(instrument)
+    engine = Engine(rec)
+    middle = ((flute + violin) / 2).astype(np.float32)
+    with engine:
+        rec.gate.clear()  # the renderer will stop inside its first render call
+        engine.set_timbre(flute)
+        deadline = time.monotonic() + 30.0
+        while not rec.calls and time.monotonic() < deadline:
+            time.sleep(0.01)
+        engine.set_timbre(violin)  # pending: replaced by the next one, never rendered
+        last = engine.set_timbre(middle)
+        rec.gate.set()
         assert engine.wait_bank(30.0)
         assert engine.bank.version == last
-        np.testing.assert_array_equal(engine.bank.latent, violin * 0.9)
-    ours = [p for z, p in rec.calls if np.array_equal(z, violin * 0.9)]
-    assert ours[0] == [70]  # the held key's pitch first, published alone
-    assert sorted(sum(ours, [])) == list(range(24, 85))
-    older = [p for z, p in rec.calls if not np.array_equal(z, violin * 0.9)]
-    assert len(older) <= 3  # older requests were abandoned, not finished
-    assert engine.stats().first_note_ms > 0
+    assert len(_calls_for(rec, flute)) == 1  # abandoned after its first note
+    assert _calls_for(rec, violin) == []  # dropped while pending
+    assert sorted(sum(_calls_for(rec, middle), [])) == list(range(24, 85))
 
 
 def test_replaced_banks_are_dropped_by_the_retire_thread(instrument, flute, violin):
