@@ -136,17 +136,18 @@ class Host:
     def load(self, model: str | None, choice: AudioChoice) -> str | None:
         """Load ``model``, start the engine on the ``choice`` output; error sentence.
 
-        When the audio device fails the engine still runs on the ``NullDriver``; the
-        returned sentence then says so.
+        When the model fails to load, ``load_error`` holds the sentence and whatever
+        played before plays on. When the audio device fails the engine still runs on
+        the ``NullDriver``; the returned sentence then says so.
         """
-        self.shutdown()
-        self.model, self.audio_choice = model, choice
         rate, audio_error = self._device_rate(choice)
         try:
             instrument = self._load_instrument(model, rate)
         except (OSError, ValueError, ImportError, RuntimeError) as err:
             self.load_error = _sentence(err)
             return self.load_error
+        self.shutdown()
+        self.model, self.audio_choice = model, choice
         self.instrument, self.load_error = instrument, None
         self.engine = Engine(instrument, self.settings)
         self.engine.start()

@@ -212,11 +212,14 @@ class MainWindow(QtWidgets.QMainWindow):
         finally:
             QtWidgets.QApplication.restoreOverrideCursor()
         inst = self.host.instrument
-        if inst is None:
-            self.model_label.setText("no model loaded")
+        if self.host.load_error is not None:
+            if inst is None:
+                self.model_label.setText("no model loaded")
+                start = "No model loaded"
+            else:
+                start = f"Could not open {model} (still playing {inst.name})"
             self.banner.setText(
-                f"No model loaded: {error} Choose a GANSynth model bundle "
-                "(.safetensors) "
+                f"{start}: {error} Choose a GANSynth model bundle (.safetensors) "
                 "or a SoundFont (.sf2) with “Open model…”."
             )
             self.banner.setVisible(True)

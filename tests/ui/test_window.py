@@ -157,3 +157,15 @@ def test_the_state_at_quit_comes_back(qtbot, sf_loader, ui_settings, soundfont_p
     assert again.controls.settings == settings == again.host.engine.settings
     assert again.devices.choice().device == "none"
     again.close()
+
+
+def test_a_bad_model_file_is_refused_and_the_old_one_plays_on(window, tmp_path, qtbot):
+    bad = tmp_path / "broken.sf2"
+    bad.write_bytes(b"RIFF not really a soundfont")
+    engine = window.host.engine
+    assert not window.open_model(str(bad))
+    text = window.banner.text()
+    assert window.banner.isVisible() and "Could not open" in text and "\n" not in text
+    assert window.host.engine is engine  # the old instrument plays on
+    window.host.tap.push_event(NoteOn(62, 100))
+    qtbot.waitUntil(lambda: 62 in engine.held_notes(), timeout=2000)
