@@ -23,6 +23,7 @@ __all__ = ["GUARD", "LoopPoints", "NoteBank", "find_loop", "prepare_note"]
 
 GUARD = 4  # zero samples after every note (interpolation reads idx + 1)
 MIN_LOOP_S = 0.1  # a steady part shorter than this is not looped (percussive notes)
+DECAY_RATIO = 1.25  # loop start/end level ratio above which the crossfade is long
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,9 @@ def find_loop(
     quarter of the peak frame's; the loop spans its 25 % to 75 % (none when that is
     shorter than ``MIN_LOOP_S``: a percussive note just ends), and the end is moved
     (within about 20 ms) to the position whose following samples best match those after
-    the start (normalised correlation), so the jump lands in phase.
+    the start (normalised correlation), so the jump lands in phase. When the level
+    falls by more than ``DECAY_RATIO`` over the loop (a piano), the crossfade grows to a
+    quarter of the loop, so the level swells back gently instead of pumping.
 
     Parameters
     ----------
@@ -87,6 +90,9 @@ def find_loop(
     if xf < 8 or end - start < MIN_LOOP_S * sample_rate:
         return None
     end = _match_end(note, start, end, sample_rate, xf)
+    ratio = env[start // hop] / max(env[end // hop - 1], 1e-9)
+    if ratio > DECAY_RATIO:  # a decaying note: a long crossfade swells, a short pumps
+        xf = min((end - start) // 4, start)
     return LoopPoints(start=start, end=end, crossfade=xf)
 
 

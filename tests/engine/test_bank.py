@@ -36,6 +36,17 @@ def test_loop_lies_in_the_steady_part_and_its_seam_is_smooth(violin):
     assert steps.max() <= typical
 
 
+def test_a_decaying_note_gets_a_long_crossfade(sf_renderer):
+    piano = sf_renderer.render_note(0, 60)
+    audio, loop = prepare_note(piano, SR)
+    assert loop.crossfade == min(loop.length // 4, loop.start) > int(0.02 * SR)
+    seam = np.concatenate(
+        [audio[loop.end - 64 : loop.end], audio[loop.start : loop.start + 64]]
+    )
+    steps = np.abs(np.diff(seam))
+    assert steps.max() <= np.abs(np.diff(audio[loop.start : loop.end])).max()
+
+
 def test_silence_and_short_notes_have_no_loop(sf_renderer):
     assert find_loop(np.zeros(SR, np.float32), SR) is None
     assert find_loop(np.ones(40, np.float32), SR) is None
