@@ -142,3 +142,16 @@ def test_missing_inputs_are_one_sentence(tmp_path):
         _run("--soundfont", str(tmp_path / "x.sf2"), "--out", str(tmp_path / "o"))
     with pytest.raises(FileNotFoundError, match="holds no audio files"):
         _run("--wav-dir", str(tmp_path), "--out", str(tmp_path / "o"))
+
+
+def test_check_pitch_drops_notes_that_sound_another_pitch(tmp_path, soundfont_path):
+    # FluidR3's glockenspiel sounds about 29 semitones high at MIDI 36, right at 62
+    out = tmp_path / "set"
+    argv = ["--soundfont", str(soundfont_path), "--out", str(out), "--programs", "9"]
+    argv += ["--pitches", "36,62", "--velocities", "100", "--check-pitch"]
+    assert _run(*argv, "--seconds", "2", "--hold", "1.5", "--workers", "1") == 0
+    table = json.loads((out / "examples.json").read_text())
+    assert sorted(table) == ["mallet_acoustic_009-062-100"]
+    assert not (out / "audio" / "mallet_acoustic_009-036-100.wav").exists()
+    info = json.loads((out / "build_info.json").read_text())
+    assert info["skipped"] == {"mislabeled": 1}
