@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from instrument.config import ModelConfig
+from instrument.spectral import denormalize
 
 __all__ = [
     "EqualizedConv2d",
@@ -286,8 +287,6 @@ class Generator(nn.Module):
         widened to float32 before de-normalising.
         """
         y = self.forward_normalized(z, labels, progress)
-        from instrument.spectral import denormalize
-
         if y.dtype in (torch.bfloat16, torch.float16):
             y = y.float()
         return denormalize(y, self.cfg.spectral)

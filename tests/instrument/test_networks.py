@@ -32,7 +32,13 @@ def test_paper_parameter_count_matches_reference():
     assert sum(p.numel() for p in gen.to_rgb[-1].parameters()) == 66
 
 
-@pytest.mark.parametrize("name", config_names())
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.slow) if n == "paper" else n
+        for n in config_names()
+    ],
+)
 def test_every_preset_runs_at_every_progress(name):
     cfg = get_config(name)
     torch.manual_seed(0)
