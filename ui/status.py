@@ -39,8 +39,9 @@ class StatusPanel(QtWidgets.QWidget):
         row = QtWidgets.QHBoxLayout(self)
         row.setContentsMargins(6, 2, 6, 2)
         self.labels: dict[str, QtWidgets.QLabel] = {}
+        idle = {"device": "engine: no model loaded", "audio": "out: -"}
         for name in self.FIELDS:
-            label = QtWidgets.QLabel("")
+            label = QtWidgets.QLabel(idle.get(name, f"{name} -"))
             label.setObjectName("dim")
             self.labels[name] = label
             row.addWidget(label)

@@ -103,6 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().addPermanentWidget(self.status_panel, 1)
         self.setCentralWidget(central)
         self.resize(1360, 860)
+        self.send_timbre()  # draws the pad's corners before any model is loaded
 
     def _build_top(self) -> QtWidgets.QHBoxLayout:
         top = QtWidgets.QHBoxLayout()
@@ -201,6 +202,7 @@ class MainWindow(QtWidgets.QMainWindow):
         geometry = s.get("geometry")
         if isinstance(geometry, str):
             self.restoreGeometry(QtCore.QByteArray.fromHex(geometry.encode()))
+        self.presets.refresh()
         self.open_model(model or s.get("model"), choice)
         self.timer.start(FRAME_MS)
 
@@ -218,8 +220,9 @@ class MainWindow(QtWidgets.QMainWindow):
                 start = "No model loaded"
             else:
                 start = f"Could not open {model} (still playing {inst.name})"
+            reason = error if error.endswith((".", "!", "?")) else f"{error}."
             self.banner.setText(
-                f"{start}: {error} Choose a GANSynth model bundle (.safetensors) "
+                f"{start}: {reason} Choose a GANSynth model bundle (.safetensors) "
                 "or a SoundFont (.sf2) with “Open model…”."
             )
             self.banner.setVisible(True)
