@@ -155,3 +155,25 @@ def test_check_pitch_drops_notes_that_sound_another_pitch(tmp_path, soundfont_pa
     assert not (out / "audio" / "mallet_acoustic_009-036-100.wav").exists()
     info = json.loads((out / "build_info.json").read_text())
     assert info["skipped"] == {"mislabeled": 1}
+
+
+def test_python_m_trainer_entry_point(tmp_path, soundfont_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    out = tmp_path / "set"
+    cmd = [sys.executable, "-m", "trainer", "build-dataset", "--soundfont"]
+    cmd += [str(soundfont_path), "--out", str(out), "--programs", "0"]
+    cmd += ["--pitches", "60", "--velocities", "100", "--seconds", "1", "--hold", "0.5"]
+    done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "wrote 1 notes" in done.stdout
+    bad = [sys.executable, "-m", "trainer", "build-dataset", "--out", str(out)]
+    bad += ["--soundfont", str(tmp_path / "missing.sf2")]
+    done = subprocess.run(bad, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: SoundFont not found: {tmp_path / 'missing.sf2'}"
+    ]
