@@ -12,6 +12,7 @@ Measured on these notes (float64, tail of n_fft samples excluded):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -29,25 +30,24 @@ NOTES = [(0, 60), (40, 67), (73, 72), (32, 36)]
 
 
 def _linear(cfg: SpectralConfig) -> SpectralConfig:
-    return SpectralConfig(
-        sample_rate=cfg.sample_rate,
-        audio_length=cfg.audio_length,
-        n_fft=cfg.n_fft,
-        hop_length=cfg.hop_length,
-        n_frames=cfg.n_frames,
-        mel=False,
-    )
+    return dataclasses.replace(cfg, mel=False)
 
 
 @pytest.fixture(scope="module")
-def notes(sf_renderer) -> dict[str, np.ndarray]:
-    """Real notes ``[4, N] float64`` per config, held for 3/4 of their length."""
+def data(sf_renderer) -> dict[str, dict[str, torch.Tensor]]:
+    """Per config: real notes ``waves [4, N]`` held 3/4 of their length, and their
+    ``stfts``, linear ``specgrams`` and ``mel`` images, all float64 (computed once)."""
     out = {}
     for name, cfg in CONFIGS.items():
         n = cfg.audio_length
-        out[name] = np.stack(
+        waves = np.stack(
             [sf_renderer.render_note(p, k, length=n, hold=3 * n // 4) for p, k in NOTES]
-        ).astype(np.float64)
+        )
+        waves = torch.tensor(waves, dtype=torch.float64)
+        stfts = sp.waves_to_stfts(waves, cfg)
+        specgrams = sp.stfts_to_specgrams(stfts, cfg)
+        mel = sp.specgrams_to_melspecgrams(specgrams, cfg)
+        out[name] = {"waves": waves, "stfts": stfts, "specgrams": specgrams, "mel": mel}
     return out
 
 
@@ -63,71 +63,68 @@ def _snr_db(ref: np.ndarray, est: np.ndarray, n_fft: int) -> np.ndarray:
     return 10.0 * np.log10((ref[:, keep] ** 2).sum(-1) / err)
 
 
-@pytest.mark.parametrize(
-    "name, mel, dtype",
-    [
-        ("4s", True, torch.float32),
-        ("2s", True, torch.float64),
-        ("4s", False, torch.float64),
-        ("2s", False, torch.float32),
-    ],
-)
-def test_shapes_and_dtypes(notes, name, mel, dtype):
-    cfg = CONFIGS[name] if mel else _linear(CONFIGS[name])
-    waves = torch.tensor(notes[name][:2], dtype=dtype)
-    stfts = sp.waves_to_stfts(waves, cfg)
-    assert stfts.shape == (2, cfg.n_frames, 1024)
-    assert stfts.dtype == (
-        torch.complex64 if dtype == torch.float32 else torch.complex128
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shapes_and_dtypes(data, name):
+    cfg, d = CONFIGS[name], data[name]
+    frames = {"4s": 128, "2s": 64}[name]
+    assert (
+        d["stfts"].shape == (4, frames, 1024) and d["stfts"].dtype == torch.complex128
     )
-    images = sp.waves_to_images(waves, cfg)
-    assert images.shape == (2, 2, cfg.n_frames, 1024) and images.dtype == dtype
-    assert images.shape[2] == {"4s": 128, "2s": 64}[name]
-    back = sp.images_to_waves(images, cfg)
-    assert back.shape == (2, cfg.audio_length) and back.dtype == dtype
-    assert torch.isfinite(images).all() and torch.isfinite(back).all()
+    assert d["specgrams"].shape == d["mel"].shape == (4, 2, frames, 1024)
+    assert d["mel"].dtype == torch.float64
+    waves32 = d["waves"][:1].float()
+    assert sp.waves_to_stfts(waves32, cfg).dtype == torch.complex64
+    for c in (cfg, _linear(cfg)):
+        images = sp.waves_to_images(waves32, c)
+        assert images.shape == (1, 2, frames, 1024) and images.dtype == torch.float32
+        back = sp.images_to_waves(images, c)
+        assert back.shape == (1, cfg.audio_length) and back.dtype == torch.float32
+        assert torch.isfinite(images).all() and torch.isfinite(back).all()
+
+
+def test_images_follow_cfg_mel(data):
+    d = data["4s"]
+    torch.testing.assert_close(sp.waves_to_images(d["waves"][:1], FOUR_S), d["mel"][:1])
+    linear = sp.waves_to_images(d["waves"][:1], _linear(FOUR_S))
+    torch.testing.assert_close(linear, d["specgrams"][:1])
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_linear_if_round_trip_is_60_db(notes, name, dtype):
+def test_linear_if_round_trip_is_60_db(data, name, dtype):
     cfg = _linear(CONFIGS[name])
-    waves = _highpass(notes[name], cfg.sample_rate)  # the DC bin is dropped by design
+    waves = _highpass(data[name]["waves"].numpy(), cfg.sample_rate)  # DC is dropped
     specgrams = sp.waves_to_images(torch.tensor(waves, dtype=dtype), cfg)
     back = sp.images_to_waves(specgrams, cfg).double().numpy()
     snr = _snr_db(waves, back, cfg.n_fft)
     assert snr.min() >= 60.0, snr
 
 
-def test_raw_notes_lose_only_what_the_dropped_dc_bin_held(notes):
-    cfg = _linear(FOUR_S)
-    waves = notes["4s"]
-    back = sp.images_to_waves(sp.waves_to_images(torch.tensor(waves), cfg), cfg)
-    err = waves - back.numpy()
-    assert _snr_db(waves, back.numpy(), cfg.n_fft).min() >= 40.0
-    power = np.abs(np.fft.rfft(err[:, : -cfg.n_fft], axis=-1)) ** 2
-    freqs = np.fft.rfftfreq(err.shape[-1] - cfg.n_fft, 1.0 / cfg.sample_rate)
+def test_raw_notes_lose_only_what_the_dropped_dc_bin_held(data):
+    cfg, d = _linear(FOUR_S), data["4s"]
+    waves = d["waves"].numpy()
+    back = sp.images_to_waves(d["specgrams"], cfg).numpy()
+    assert _snr_db(waves, back, cfg.n_fft).min() >= 40.0
+    err = (waves - back)[:, : -cfg.n_fft]
+    power = np.abs(np.fft.rfft(err, axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(err.shape[-1], 1.0 / cfg.sample_rate)
     low = power[:, freqs < 16.0].sum(-1) / power.sum(-1)
     assert low.min() > 0.8, low
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_mel_round_trip_within_documented_loss(notes, name):
-    cfg = CONFIGS[name]
-    waves = torch.tensor(notes[name])
-    stfts = sp.waves_to_stfts(waves, cfg)
-    specgrams = sp.stfts_to_specgrams(stfts, cfg)
-    mel = sp.specgrams_to_melspecgrams(specgrams, cfg)
-    approx = sp.melspecgrams_to_specgrams(mel, cfg)
-    mag = stfts.abs()
+def test_mel_round_trip_within_documented_loss(data, name):
+    cfg, d = CONFIGS[name], data[name]
+    approx = sp.melspecgrams_to_specgrams(d["mel"], cfg)
+    mag = d["stfts"].abs()
     loud = mag > mag.amax(dim=(1, 2), keepdim=True) * 1e-3  # within 60 dB of the peak
     logmag_err = [
-        (specgrams[i, 0] - approx[i, 0]).abs()[loud[i]].mean().item()
+        (d["specgrams"][i, 0] - approx[i, 0]).abs()[loud[i]].mean().item()
         for i in range(len(NOTES))
     ]
     assert max(logmag_err) < 0.3, logmag_err  # measured 0.13..0.22
     assert min(logmag_err) > 0.02, logmag_err  # it is an approximation, not identity
-    back = sp.images_to_waves(mel, cfg)
+    back = sp.images_to_waves(d["mel"], cfg)
     mag_back = sp.waves_to_stfts(back, cfg).abs()
     convergence = torch.linalg.vector_norm(mag - mag_back, dim=(1, 2))
     convergence /= torch.linalg.vector_norm(mag, dim=(1, 2))
@@ -147,18 +144,16 @@ def test_mel_magnitude_of_a_smooth_spectrum_survives():
 
 
 @pytest.mark.parametrize("name, padding_frames", [("4s", 3), ("2s", 1)])
-def test_leading_frames_hold_only_padding(notes, name, padding_frames):
-    cfg = _linear(CONFIGS[name])
-    specgrams = sp.waves_to_images(torch.tensor(notes[name]), cfg)
+def test_leading_frames_hold_only_padding(data, name, padding_frames):
+    specgrams = data[name]["specgrams"]
     assert torch.all(specgrams[:, 0, :padding_frames] == math.log(1e-6))
     assert torch.all(specgrams[:, 1, :padding_frames] == 0.0)
     assert torch.all(specgrams[:, 0, padding_frames].amax(-1) > -5.0)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
-def test_normalized_real_notes_fit_in_unit_range(notes, name):
-    cfg = CONFIGS[name]
-    images = sp.waves_to_images(torch.tensor(notes[name]), cfg)
+def test_normalized_real_notes_fit_in_unit_range(data, name):
+    cfg, images = CONFIGS[name], data[name]["mel"]
     a = torch.tensor([cfg.mag_normalizer[0], cfg.if_normalizer[0]]).view(1, 2, 1, 1)
     b = torch.tensor([cfg.mag_normalizer[1], cfg.if_normalizer[1]]).view(1, 2, 1, 1)
     unclipped = images * a.double() + b.double()
@@ -200,26 +195,27 @@ def test_unwrap_and_if_follow_numpy_semantics(rng):
         ("2s", False, torch.float32),
     ],
 )
-def test_transform_matches_the_functions(notes, name, mel, dtype):
+def test_transform_matches_the_functions(data, name, mel, dtype):
     cfg = CONFIGS[name] if mel else _linear(CONFIGS[name])
-    transform = sp.SpectralTransform(cfg, dtype=dtype)
-    waves = torch.tensor(notes[name], dtype=dtype)
-    images = sp.waves_to_images(waves, cfg)
-    with torch.inference_mode():
-        fast_images = transform(waves)
-        fast_waves = transform.inverse(images)
+    d = data[name]
+    images = d["mel"] if mel else d["specgrams"]  # float64, from the functions
     reference = sp.images_to_waves(images, cfg)
-    assert fast_waves.dtype == dtype and fast_waves.shape == waves.shape
-    tol = 1e-5 if dtype == torch.float32 else 1e-11
-    torch.testing.assert_close(fast_waves, reference, atol=tol, rtol=0)
-    # compare images where the note is audible: the phase of silence is float noise
-    loud = images[:, 0] > images[:, 0].amax(dim=(1, 2), keepdim=True) - 2 * 6.9
-    mag_tol = 1e-3 if dtype == torch.float32 else 1e-9
-    torch.testing.assert_close(
-        fast_images[:, 0][loud], images[:, 0][loud], atol=mag_tol, rtol=0
-    )
+    transform = sp.SpectralTransform(cfg, dtype=dtype)
+    with torch.inference_mode():
+        fast_images = transform(d["waves"].to(dtype))
+        fast_waves = transform.inverse(images.to(dtype))
+    assert fast_waves.dtype == dtype and fast_waves.shape == d["waves"].shape
+    assert fast_images.dtype == dtype and fast_images.shape == images.shape
     if dtype == torch.float64:
+        torch.testing.assert_close(fast_waves, reference, atol=1e-11, rtol=0)
         torch.testing.assert_close(fast_images, images, atol=1e-9, rtol=0)
+    else:  # against float64: float32 rounding only (the notes peak at 0.1..0.6)
+        torch.testing.assert_close(fast_waves.double(), reference, atol=1e-4, rtol=0)
+        # within 60 dB of the peak: float32 rounding swamps near silence
+        db60 = math.log(1e6) if mel else math.log(1e3)  # log power / log magnitude
+        loud = images[:, 0] > images[:, 0].amax(dim=(1, 2), keepdim=True) - db60
+        got = fast_images[:, 0].double()[loud]
+        torch.testing.assert_close(got, images[:, 0][loud], atol=1e-3, rtol=0)
 
 
 def test_transform_moves_with_to():
@@ -234,13 +230,17 @@ def test_transform_moves_with_to():
         transform.inverse(images.float())
 
 
-def test_gradients_flow_through_images_to_waves(notes):
-    cfg = TWO_S
-    images = sp.waves_to_images(torch.tensor(notes["2s"][:1]), cfg)
-    images.requires_grad_(True)
+# A small config (n_fft 512, 0.5 s) keeps the finite-difference check cheap; the code
+# path is the same as for the paper config.
+SMALL = SpectralConfig(audio_length=8000, n_fft=512, hop_length=128, n_frames=60)
+
+
+def test_gradients_flow_through_images_to_waves(data):
+    waves = data["2s"]["waves"][:1, 4000:12000]  # half a second of a real note
+    images = sp.waves_to_images(waves, SMALL).requires_grad_(True)
 
     def loss(x: torch.Tensor) -> torch.Tensor:
-        return (sp.images_to_waves(x, cfg) ** 2).sum()
+        return (sp.images_to_waves(x, SMALL) ** 2).sum()
 
     (grad,) = torch.autograd.grad(loss(images), images)
     assert torch.isfinite(grad).all() and grad.abs().sum() > 0
@@ -249,21 +249,20 @@ def test_gradients_flow_through_images_to_waves(notes):
     direction = direction.double() * 1e-3
     eps = 1e-4
     with torch.no_grad():
-        numeric = (loss(images + eps * direction) - loss(images - eps * direction)) / (
-            2 * eps
-        )
+        plus, minus = loss(images + eps * direction), loss(images - eps * direction)
+    numeric = (plus - minus) / (2 * eps)
     analytic = (grad * direction).sum()
     assert torch.isclose(analytic, numeric, rtol=1e-4), (analytic, numeric)
-    # the fast inverse is differentiable too and agrees
-    transform = sp.SpectralTransform(cfg, dtype=torch.float64)
+    # the transform's inverse is differentiable too and agrees
+    transform = sp.SpectralTransform(SMALL, dtype=torch.float64)
     (grad_fast,) = torch.autograd.grad((transform.inverse(images) ** 2).sum(), images)
     torch.testing.assert_close(grad_fast, grad, atol=1e-8, rtol=1e-6)
 
 
 def test_cached_constants_made_under_inference_mode_still_backprop():
-    cfg = SpectralConfig(audio_length=16000, n_frames=36)  # a config no other test uses
+    cfg = SpectralConfig(audio_length=4000, n_fft=256, hop_length=64, n_frames=60)
     images = torch.zeros(1, 2, cfg.n_frames, cfg.n_bins)
-    with torch.inference_mode():
+    with torch.inference_mode():  # the first use of this config builds the caches
         sp.images_to_waves(images, cfg)
     x = images.clone().requires_grad_(True)
     sp.images_to_waves(x, cfg).sum().backward()
