@@ -26,6 +26,7 @@ import numpy as np
 from engine import events as ev
 from engine.bank import NoteBank
 from engine.envelope import Adsr
+from engine.interface import Instrument
 from engine.mixer import OutputStage
 from engine.renderer import BankRenderer
 from engine.scope import ScopeRing
@@ -152,7 +153,7 @@ class _Config:
         self.xf_len = max(1, round(s.crossfade_ms * 1e-3 * rate))
 
 
-def check_instrument(instrument) -> None:
+def check_instrument(instrument: Instrument) -> None:
     """One sentence if ``instrument`` lacks the interface the engine plays."""
     missing = [a for a in INSTRUMENT_ATTRIBUTES if not hasattr(instrument, a)]
     if missing:
@@ -172,7 +173,9 @@ def check_instrument(instrument) -> None:
 class Engine:
     """Plays an injected instrument's note banks from events (module docstring)."""
 
-    def __init__(self, instrument, settings: EngineSettings | None = None) -> None:
+    def __init__(
+        self, instrument: Instrument, settings: EngineSettings | None = None
+    ) -> None:
         check_instrument(instrument)
         settings = settings or EngineSettings()
         self.instrument = instrument

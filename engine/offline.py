@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import soundfile as sf
 from engine import events as ev
 from engine.bank import prepare_note
 from engine.engine import Engine, EngineSettings
+from engine.interface import Instrument
 from engine.voices import KEY_RANGE
 from instrument.latent import random_latents, slerp
 
@@ -132,10 +134,10 @@ def _trained_pitch(key: int, pitch_range: tuple[int, int]) -> int:
 
 def _with_own_notes(
     timeline: list[tuple[float, ev.Event]],
-    instrument,
+    instrument: Instrument,
     latents: np.ndarray,
     xf_ms: float,
-):
+) -> Iterator[tuple[float, ev.Event]]:
     """Yield the timeline with every NoteOn replaced by a NoteOnWithAudio (lazy)."""
     k = 0
     for t, e in timeline:
@@ -152,7 +154,7 @@ def _with_own_notes(
 
 
 def render_midi_file(
-    instrument,
+    instrument: Instrument,
     midi_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
     latent: np.ndarray | None = None,

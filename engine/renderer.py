@@ -22,12 +22,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from engine.bank import LoopPoints, NoteBank, prepare_note
+from engine.interface import Instrument
 
 __all__ = ["BankRenderer", "render_notes"]
 
 
 def render_notes(
-    instrument,
+    instrument: Instrument,
     latent: np.ndarray,
     pitches: Sequence[int],
     loop_crossfade_ms: float,
@@ -50,7 +51,7 @@ class BankRenderer:
 
     def __init__(
         self,
-        instrument,
+        instrument: Instrument,
         current: Callable[[], NoteBank],
         publish: Callable[[NoteBank], None],
         sounding: Callable[[], list[int]],

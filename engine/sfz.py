@@ -16,6 +16,7 @@ import soundfile as sf
 
 from engine.bank import GUARD
 from engine.engine import EngineSettings
+from engine.interface import Instrument
 from engine.renderer import render_notes
 from engine.voices import KEY_RANGE
 
@@ -52,7 +53,7 @@ def _resample(audio: np.ndarray, src: int, dst: int) -> np.ndarray:
 
 
 def export_sfz(
-    instrument,
+    instrument: Instrument,
     latent: np.ndarray,
     out_dir: str | os.PathLike[str],
     name: str = "gansynth",
@@ -115,7 +116,7 @@ def export_sfz(
     return sfz
 
 
-def _header(instrument, s: EngineSettings, name: str) -> str:
+def _header(instrument: Instrument, s: EngineSettings, name: str) -> str:
     return (
         f"// {name}: exported from {instrument.name} (model {instrument.model_id})\n"
         "<control> default_path=samples/\n"
