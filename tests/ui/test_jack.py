@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import rtmidi
@@ -29,8 +30,10 @@ def _send_to_virtual_port(messages):
         ports = out.get_ports()
         index = next(i for i, p in enumerate(ports) if "gansynth" in p and ":in" in p)
         out.open_port(index)
+        time.sleep(0.2)  # JACK connects the ports on its own thread
         for m in messages:
             out.send_message(m)
+        time.sleep(0.2)  # delivered in the next process cycles: stay open until then
     finally:
         out.close_port()
         out.delete()
