@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_SOUNDFONTS",
     "SoundFontInstrument",
     "DEFAULT_PROGRAMS",
+    "resolve_soundfont",
 ]
 
 # Searched in this order by ``find_soundfont`` (Debian/Ubuntu paths; MIT-licensed
@@ -49,6 +50,21 @@ def find_soundfont() -> Path | None:
     except ImportError:
         pass
     return None
+
+
+def resolve_soundfont(path: str | os.PathLike[str]) -> Path:
+    """``path`` itself, or a bare file name found in the system SoundFont folders.
+
+    So ``--model FluidR3_GM.sf2`` works where Debian installs it. Unknown names are
+    returned unchanged (the caller reports them).
+    """
+    p = Path(path)
+    if p.is_file() or p.parent != Path("."):
+        return p
+    for folder in dict.fromkeys(Path(c).parent for c in DEFAULT_SOUNDFONTS):
+        if (folder / p.name).is_file():
+            return folder / p.name
+    return p
 
 
 class SoundFontRenderer:
@@ -175,6 +191,7 @@ class SoundFontInstrument:
             raise ValueError(f"sample rate must be 8000-192000 Hz, got {sample_rate}")
         if latent_size < 1:
             raise ValueError(f"latent size must be positive, got {latent_size}")
+        path = resolve_soundfont(path)
         self._renderer = SoundFontRenderer(path, sample_rate=int(sample_rate))
         self.path = self._renderer.path
         self.sample_rate = int(sample_rate)

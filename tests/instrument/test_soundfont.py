@@ -1,9 +1,17 @@
 """SoundFont rendering and SoundFontInstrument (a second instrument the host loads)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from instrument.soundfont import SoundFontInstrument, SoundFontRenderer, find_soundfont
+from instrument.soundfont import (
+    DEFAULT_SOUNDFONTS,
+    SoundFontInstrument,
+    SoundFontRenderer,
+    find_soundfont,
+    resolve_soundfont,
+)
 
 SR = 16000
 
@@ -82,6 +90,14 @@ def test_model_id_names_the_file_and_programs(soundfont_path, instrument):
 def test_bad_input_is_refused_with_one_sentence(instrument, latents, pitches, match):
     with pytest.raises(ValueError, match=match):
         instrument.render(latents, pitches)
+
+
+def test_a_bare_file_name_is_found_in_the_system_folder(soundfont_path, monkeypatch):
+    if str(soundfont_path) not in DEFAULT_SOUNDFONTS:
+        pytest.skip(f"{soundfont_path} is not in a system SoundFont folder")
+    monkeypatch.chdir(soundfont_path.root)  # the name alone is not a file here
+    assert resolve_soundfont(soundfont_path.name) == soundfont_path
+    assert resolve_soundfont("no-such.sf2") == Path("no-such.sf2")
 
 
 def test_bad_construction(soundfont_path, tmp_path):
