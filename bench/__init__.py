@@ -22,7 +22,7 @@ from typing import Any
 
 __all__ = ["SECTIONS", "run_bench", "allocator_in_use", "core_count"]
 
-SECTIONS: tuple[str, ...] = ("generator", "ui", "engine")
+SECTIONS: tuple[str, ...] = ("generator", "ui", "engine", "training")
 
 
 def core_count() -> int:

@@ -109,7 +109,7 @@ class Trainer:
         self.log = log if self.dist.main else (lambda _msg: None)
         self.features = features
         self.dataset = dataset
-        self.seed = seed
+        self.seed = int(broadcast_float(float(seed), self.dist))  # rank 0's seed
         self._check_data(images, pitches)
         self.images = images
         self.labels = np.asarray(pitches).astype(np.int64) - self.cfg.pitch_min
@@ -118,7 +118,7 @@ class Trainer:
         self.bf16 = tc.precision == "bf16" or (
             tc.precision == "auto" and native_bf16(self.device)
         )
-        torch.manual_seed(seed)
+        torch.manual_seed(self.seed)
         self.G = Generator(self.cfg).to(self.device)
         self.D = Discriminator(self.cfg).to(self.device)
         if tc.channels_last:
@@ -129,7 +129,7 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         counts = np.bincount(self.labels, minlength=self.cfg.num_pitches)
         self.pitch_weights = torch.as_tensor(counts, dtype=torch.float64)
-        self.rng = torch.Generator().manual_seed(seed * 1_000_003 + self.dist.rank)
+        self.rng = torch.Generator().manual_seed(self.seed * 1_000_003 + self.dist.rank)
         # training position (all saved in checkpoints)
         self.images_seen = 0
         self.step_count = 0
