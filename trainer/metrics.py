@@ -45,6 +45,7 @@ __all__ = [
     "log_spectrogram_features",
     "real_features",
     "kmeans",
+    "real_bins",
     "ndb",
     "timbre_diversity",
     "audio_health",
@@ -181,6 +182,35 @@ def real_features(features: Any) -> np.ndarray:
     return pooled
 
 
+def real_bins(
+    features: Any, real: np.ndarray, k: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``kmeans(real, k, seed)``, kept in the feature cache folder (fit once per set).
+
+    The same bins for every snapshot of a run make their NDBs comparable, and a fit
+    on a full set takes minutes on two cores.
+    """
+    cache_dir = getattr(features, "cache_dir", None)
+    if cache_dir is None:
+        return kmeans(real, k, seed)
+    import hashlib
+
+    key = hashlib.sha256("\n".join(features.note_strs).encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"ndb-bins-k{k}-s{seed}-{key}.npz"
+    try:
+        with np.load(path) as f:
+            centres, labels = f["centres"], f["labels"]
+        if centres.shape == (k, real.shape[1]) and labels.shape == (len(real),):
+            return centres, labels
+    except (OSError, ValueError, KeyError):
+        pass
+    centres, labels = kmeans(real, k, seed)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, centres=centres, labels=labels)
+    os.replace(tmp, path)
+    return centres, labels
+
+
 def _sq_dists(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     d = (x * x).sum(1)[:, None] - 2.0 * x @ c.T + (c * c).sum(1)[None, :]
     return np.maximum(d, 0.0)
@@ -226,6 +256,7 @@ def ndb(
     k: int = 50,
     alpha: float = 0.05,
     seed: int = 0,
+    bins: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Number of statistically different bins (Richardson & Weiss 2018).
 
@@ -237,6 +268,8 @@ def ndb(
         k-means bins fitted on ``real``.
     alpha : float
         Significance of the two-sided two-proportion z-test per bin.
+    bins : (centres [k, D], real labels [N]), optional
+        A k-means fit of ``real`` made before (``kmeans(real, k, seed)``).
 
     Returns
     -------
@@ -255,7 +288,9 @@ def ndb(
         )
     if len(fake) == 0:
         raise ValueError("NDB needs at least one generated note")
-    centres, real_labels = kmeans(real, k, seed)
+    centres, real_labels = kmeans(real, k, seed) if bins is None else bins
+    if centres.shape != (k, real.shape[1]) or real_labels.shape != (len(real),):
+        raise ValueError(f"bins do not fit {len(real)} real notes and k={k}")
     fake_labels = _sq_dists(fake, centres).argmin(1)
     n1, n2 = len(real), len(fake)
     p1 = np.bincount(real_labels, minlength=k) / n1
@@ -414,7 +449,9 @@ def evaluate_generator(
     fake = log_spectrogram_features(images_of(clean, spectral))
     real = real_features(features)
     k_used = min(k, len(real))
-    nd = ndb(real, fake, k_used, seed=seed)
+    nd = ndb(
+        real, fake, k_used, seed=seed, bins=real_bins(features, real, k_used, seed)
+    )
     div = timbre_diversity(fake, p) if n > 1 else math.nan
     if real_diversity is None:
         real_diversity = timbre_diversity(real, np.asarray(features.pitches))

@@ -22,6 +22,7 @@ from trainer.features import load_features
 from trainer.metrics import (
     evaluate_generator,
     log_spectrogram_features,
+    real_bins,
     real_features,
 )
 
@@ -87,6 +88,12 @@ def test_evaluate_generator_takes_a_training_generator(tiny_set):
     np.testing.assert_allclose(
         real_features(feats), log_spectrogram_features(feats.images), rtol=1e-6
     )
+    (bins,) = feats.cache_dir.glob("ndb-bins-k3-s0-*.npz")  # fitted once, kept
+    centres, labels = real_bins(feats, real_features(feats), 3, 0)
+    with np.load(bins) as f:
+        np.testing.assert_array_equal(f["centres"], centres)
+    again = evaluate_generator(gen, feats, n=2, pitches=[60], k=3, progress=2.5)
+    assert again["ndb"] == r["ndb"] and again["pitch_accuracy"] == r["pitch_accuracy"]
 
 
 def test_bad_inputs_are_one_sentence(tiny_set, random_bundle, tmp_path):

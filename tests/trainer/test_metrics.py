@@ -67,6 +67,10 @@ def test_ndb_same_vs_shifted_distribution(rng):
     assert r_same["k"] == 20 and len(r_same["different"]) == 20
     assert sum(r_same["real_proportions"]) == pytest.approx(1.0)
     assert r_shift["ndb_fraction"] == r_shift["ndb"] / 20
+    bins = kmeans(real, 20, seed=0)
+    assert ndb(real, shifted, k=20, bins=bins)["ndb"] == r_shift["ndb"]
+    with pytest.raises(ValueError, match="bins do not fit"):
+        ndb(real[:100], shifted, k=20, bins=bins)
 
 
 def test_timbre_diversity_known_distances():
