@@ -372,7 +372,9 @@ def build_from_wav_dir(
     files = sorted(
         p
         for p in wav_dir.rglob("*")
-        if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS
+        if p.is_file()
+        and p.suffix.lower() in AUDIO_EXTENSIONS
+        and out.resolve() not in p.resolve().parents  # not our own output
     )
     if not files:
         raise FileNotFoundError(f"{wav_dir} holds no audio files")

@@ -177,3 +177,16 @@ def test_python_m_trainer_entry_point(tmp_path, soundfont_path):
     assert done.stderr.strip().splitlines() == [
         f"error: SoundFont not found: {tmp_path / 'missing.sf2'}"
     ]
+
+
+def test_wav_dir_ignores_its_own_output_inside_it(tmp_path):
+    t = np.arange(16000) / 16000
+    for name, hz in (("A3.wav", 220.0), ("A4.wav", 440.0)):
+        soundfile.write(str(tmp_path / name), 0.3 * np.sin(2 * np.pi * hz * t), 16000)
+    out = tmp_path / "built"
+    for _ in range(2):  # the second run must not read the first run's notes
+        assert (
+            _run("--wav-dir", str(tmp_path), "--out", str(out), "--seconds", "1") == 0
+        )
+        table = json.loads((out / "examples.json").read_text())
+        assert sorted(m["pitch"] for m in table.values()) == [57, 69]
