@@ -39,7 +39,7 @@ from ui.timbre import CORNER_LABELS, PadModel
 
 __all__ = ["MainWindow", "FRAME_MS"]
 
-FRAME_MS = 33  # GUI frame period: ~30 frames a second
+FRAME_MS = 30  # GUI frame period: ~33 frames a second (>= 30 with some load)
 _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _DEFAULT_LATENT = 256  # pad size before any model is loaded
 
@@ -74,6 +74,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer = QtCore.QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.timeout.connect(self.tick)
+        QtWidgets.QApplication.instance().installEventFilter(self)
 
     # -- layout ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -374,6 +375,24 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.host.engine is not None:
             self.host.engine.push_event(AllNotesOff())
 
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802
+        """Computer keys play notes whichever widget has the focus (not text fields)."""
+        kind = event.type()
+        if kind in (QtCore.QEvent.KeyPress, QtCore.QEvent.KeyRelease):
+            focus = QtWidgets.QApplication.focusWidget()
+            typing = isinstance(focus, QtWidgets.QLineEdit | QtWidgets.QAbstractSpinBox)
+            if (
+                not typing
+                and focus is not None
+                and focus.window() is self
+                and obj is focus
+                and self.keyboard.handle_key(
+                    event.key(), kind == QtCore.QEvent.KeyPress, event.isAutoRepeat()
+                )
+            ):
+                return True
+        return super().eventFilter(obj, event)
+
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:  # noqa: N802
         if not self.keyboard.handle_key(event.key(), True, event.isAutoRepeat()):
             super().keyPressEvent(event)
@@ -494,6 +513,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.keyboard.release_all()
         self.host.shutdown()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        QtWidgets.QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)
 
 

@@ -169,3 +169,13 @@ def test_a_bad_model_file_is_refused_and_the_old_one_plays_on(window, tmp_path, 
     assert window.host.engine is engine  # the old instrument plays on
     window.host.tap.push_event(NoteOn(62, 100))
     qtbot.waitUntil(lambda: 62 in engine.held_notes(), timeout=2000)
+
+
+def test_computer_keys_play_while_another_widget_has_the_focus(window, qtbot):
+    window.activateWindow()
+    window.presets.list.setFocus()  # a list would search on letters by itself
+    qtbot.waitUntil(lambda: window.presets.list.hasFocus(), timeout=2000)
+    qtbot.keyPress(window.presets.list, QtCore.Qt.Key_X)  # D3 = 50
+    qtbot.waitUntil(lambda: 50 in window.host.engine.held_notes(), timeout=2000)
+    qtbot.keyRelease(window.presets.list, QtCore.Qt.Key_X)
+    qtbot.waitUntil(lambda: 50 not in window.host.engine.held_notes(), timeout=2000)
