@@ -28,12 +28,14 @@ __all__ = ["configure", "run", "evaluate", "real_reference", "format_report"]
 
 
 def real_reference(
-    data_dir: Path, features: Any, per_pitch: int, seed: int
+    data_dir: Path, features: Any, per_pitch: int, seed: int, roundtrip: bool = False
 ) -> dict[str, Any]:
     """Pitch accuracy of real training notes: up to ``per_pitch`` notes per pitch.
 
     The audio is read from the dataset and cut to the model's note length, as the
-    generated notes are.
+    generated notes are. With ``roundtrip``, the same notes are also judged after the
+    IF-Mel round trip (their cached images inverted to audio): the ceiling a perfect
+    generator of this representation could reach (keys ``roundtrip_*``).
     """
     from trainer.dataset import BadAudio, crop_or_pad, list_examples, load_audio
     from trainer.metrics import pitch_accuracy
@@ -47,7 +49,7 @@ def real_reference(
         idx = np.flatnonzero(pitches == pitch)
         chosen += rng.choice(idx, min(per_pitch, len(idx)), replace=False).tolist()
     refs = {r.note_str: r for r in list_examples(data_dir)}
-    waves, targets = [], []
+    waves, targets, used = [], [], []
     for i in chosen:
         try:
             audio = load_audio(refs[features.note_strs[i]])
@@ -55,12 +57,28 @@ def real_reference(
             continue
         waves.append(crop_or_pad(audio, spectral.audio_length))
         targets.append(int(pitches[i]))
+        used.append(i)
     if not waves:
         raise ValueError(f"no real note of {data_dir} could be read for the reference")
     hold = min(3.0, spectral.duration_s)
     est, _ = estimate_pitch(np.stack(waves), spectral.sample_rate, hold_s=hold)
     acc = pitch_accuracy(est, np.asarray(targets))
-    return {"notes": len(waves), **acc}
+    result = {"notes": len(waves), **acc}
+    if roundtrip:
+        import torch
+
+        from instrument.spectral import images_to_waves
+
+        inverted = []
+        with torch.inference_mode():
+            for s in range(0, len(used), 16):
+                images = np.asarray(features.images[used[s : s + 16]], np.float32)
+                inverted.append(images_to_waves(torch.from_numpy(images), spectral))
+        rt = torch.cat(inverted).numpy()
+        est_rt, _ = estimate_pitch(rt, spectral.sample_rate, hold_s=hold)
+        for key, value in pitch_accuracy(est_rt, np.asarray(targets)).items():
+            result[f"roundtrip_{key}"] = value
+    return result
 
 
 def evaluate(
@@ -71,6 +89,7 @@ def evaluate(
     k: int = 50,
     seed: int = 0,
     pitches: list[int] | None = None,
+    roundtrip: bool = False,
 ) -> dict[str, Any]:
     """The whole evaluation as one dict (see ``trainer.metrics.evaluate_generator``).
 
@@ -94,7 +113,7 @@ def evaluate(
     result = evaluate_generator(
         synth, features, notes_per_pitch, pitches=pitches, seed=seed, k=k
     )
-    reference = real_reference(data_dir, features, real_per_pitch, seed)
+    reference = real_reference(data_dir, features, real_per_pitch, seed, roundtrip)
     return {
         "model": str(model_path),
         "model_id": synth.model_id,
@@ -107,6 +126,7 @@ def evaluate(
         "real_pitch_accuracy": reference["strict"],
         "real_pitch_class_accuracy": reference["pitch_class"],
         "real_voiced": reference["voiced"],
+        **{f"real_{k}": v for k, v in reference.items() if k.startswith("roundtrip_")},
         "info": synth.bundle.info,
     }
 
@@ -131,6 +151,15 @@ def format_report(r: dict[str, Any]) -> list[str]:
         f"{_pct(r['real_pitch_accuracy'])}, pitch class "
         f"{_pct(r['real_pitch_class_accuracy'])}; generated - real strict = "
         f"{100 * gap:+.1f} points",
+        *(
+            [
+                f"real notes after the IF-Mel round trip: strict "
+                f"{_pct(r['real_roundtrip_strict'])}, pitch class "
+                f"{_pct(r['real_roundtrip_pitch_class'])}"
+            ]
+            if "real_roundtrip_strict" in r
+            else []
+        ),
         f"pitch entropy: {r['pitch_entropy']:.3f} nats",
         f"NDB: {r['ndb']} of {r['ndb_k']} bins differ (alpha 0.05), "
         f"{r['ndb_fraction']:.2f}",
@@ -153,6 +182,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--k", type=int, default=50, help="NDB bins")
     parser.add_argument("--seed", type=int, default=0, help="latent seed")
+    parser.add_argument(
+        "--roundtrip",
+        action="store_true",
+        help="also judge the real notes after the IF-Mel round trip (the ceiling)",
+    )
     parser.add_argument(
         "--pitches", default=None, help="only these pitches, e.g. 36,60 (default: all)"
     )
@@ -184,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
         args.k,
         args.seed,
         pitches,
+        args.roundtrip,
     )
     for line in format_report(result):
         print(line)

@@ -53,11 +53,11 @@ def _run(*argv: str) -> int:
 def test_eval_command_reports_and_prints_json(tiny_set, random_bundle, capsys):
     argv = ["--model", str(random_bundle), "--data", str(tiny_set), "--json"]
     argv += ["--notes-per-pitch", "2", "--real-per-pitch", "2", "--pitches", "48,60"]
-    assert _run(*argv, "--k", "4") == 0
+    assert _run(*argv, "--k", "4", "--roundtrip") == 0
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     text = "\n".join(lines[:-1])
-    for phrase in ("pitch accuracy", "real training notes", "pitch entropy", "NDB"):
+    for phrase in ("pitch accuracy", "real training notes", "round trip", "NDB"):
         assert phrase in text
     assert result["notes"] == 4 and result["notes_per_pitch"] == 2
     assert result["config"] == "quarter_2s" and result["info"] == {"name": "random"}
@@ -65,6 +65,9 @@ def test_eval_command_reports_and_prints_json(tiny_set, random_bundle, capsys):
     assert result["real_notes"] == 8  # 2 of each of the 4 training pitches
     assert result["real_pitch_class_accuracy"] >= 0.75  # real notes are in tune
     assert result["pitch_class_accuracy"] < result["real_pitch_class_accuracy"]
+    assert (
+        result["real_roundtrip_pitch_class"] >= 0.75
+    )  # the representation keeps pitch
     assert result["nan"] == 0 and result["clipped"] + result["silent"] <= 4
     assert result["pitch_entropy"] >= 0 and result["real_diversity"] > 0
     assert result["train_notes"] == len(
