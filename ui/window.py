@@ -233,6 +233,8 @@ class MainWindow(QtWidgets.QMainWindow):
             f"{inst.name}  ·  {inst.model_id}  ·  {inst.device_name}"
         )
         self.devices.show_audio_error(error)
+        if error:
+            self.flash(f"Audio: {error}", 15000)
         self.live_view.reset(self.host.engine.sample_rate)
         lo, hi = inst.pitch_range
         self.keyboard.set_trained_range(lo, hi)
@@ -265,13 +267,18 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_audio(self, choice: AudioChoice) -> None:
         error = self.host.set_audio(choice)
         self.devices.show_audio_error(error)
+        if error:
+            self.flash(f"Audio: {error}", 15000)
         if self.host.engine is not None:
             self.live_view.reset(self.host.engine.sample_rate)
             self.apply_midi(*self.devices.midi_choice())
             self.send_timbre()
 
     def apply_midi(self, port: str | None, virtual: str | None) -> None:
-        self.devices.show_midi_error(self.host.set_midi(port, virtual))
+        error = self.host.set_midi(port, virtual)
+        self.devices.show_midi_error(error)
+        if error:
+            self.flash(f"MIDI: {error}", 15000)
 
     # -- timbre ------------------------------------------------------------------------
     def move_pad(self, x: float, y: float) -> None:

@@ -116,8 +116,11 @@ def test_a_failing_audio_device_is_shown_and_the_engine_plays_on(window, qtbot):
 
     window.apply_audio(AudioChoice("no such sound card", 16000, 256))
     label = window.devices.audio_error
-    assert label.isVisibleTo(window.devices) and "no such sound card" in label.text()
+    # "no ... device name contains 'no such sound card'", or with no server at all,
+    # "no audio output device found": one sentence either way
+    assert label.isVisibleTo(window.devices) and "audio output device" in label.text()
     assert "\n" not in label.text()
+    assert label.text() in window.statusBar().currentMessage()
     engine = window.host.engine
     window.host.tap.push_event(NoteOn(64, 100))
     qtbot.waitUntil(lambda: 64 in engine.held_notes(), timeout=2000)
