@@ -1,14 +1,19 @@
 """Frozen training recipes (``TrainConfig``) and their named presets, in one table.
 
-``paper`` is exactly the GANSynth reference recipe (GANSYNTH.md section 4): WGAN-GP 10 every
-step, drift 0.001, auxiliary pitch losses 10/10, Adam 8e-4 betas (0, 0.99) eps 1e-8, batch 8,
+``paper`` is exactly the GANSynth reference recipe (GANSYNTH.md section 4): WGAN-GP 10
+every
+step, drift 0.001, auxiliary pitch losses 10/10, Adam 8e-4 betas (0, 0.99) eps 1e-8,
+batch 8,
 generator EMA 0.999, progressive growing 800k stable + 800k transition images per stage,
 11M images, Adam reset at every stage, fake pitches drawn from the training histogram.
 
 The CPU recipes for the smaller model configs follow CPU-TRAINING.md sections 15/16: the
-non-saturating (or hinge) loss with lazy R1 every 16 D steps and StyleGAN2's Adam correction,
-no drift, a wall-clock progressive schedule, label-preserving augmentation on the adversarial
-head, a ramped generator AC weight, uniform fake pitches, bf16 autocast, channels_last and
+non-saturating (or hinge) loss with lazy R1 every 16 D steps and StyleGAN2's Adam
+correction,
+no drift, a wall-clock progressive schedule, label-preserving augmentation on the
+adversarial
+head, a ramped generator AC weight, uniform fake pitches, bf16 autocast, channels_last
+and
 an EMA with a StyleGAN2-ADA ramp. Every field defaults to the reference value.
 """
 
@@ -83,7 +88,8 @@ class TrainConfig:
     precision: str = (
         "fp32"  # fp32 | bf16 | auto (bf16 autocast of the main passes where
     )
-    # the hardware has native bf16: CUDA, AVX512-BF16/AMX CPUs; the regulariser stays fp32)
+    # the hardware has native bf16: CUDA, AVX512-BF16/AMX CPUs; the regulariser stays
+    # fp32)
     channels_last: bool = False
     reuse_fakes: bool = False  # D step reuses the G step's fakes (saves one G forward)
     # --- bookkeeping (images)
@@ -129,7 +135,8 @@ class TrainConfig:
             )
         if self.transition_images < 0 or self.total_images <= 0:
             raise ValueError(
-                f"image counts must be positive, got transition {self.transition_images}, "
+                f"image counts must be positive, got transition "
+                f"{self.transition_images}, "
                 f"total {self.total_images}"
             )
         for key in ("summary_every", "samples_every", "checkpoint_every", "keep_every"):
@@ -174,7 +181,9 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainConfig:
-    """CPU-TRAINING.md sec. 16: NS + lazy R1, time schedule, augmentation, ramps, bf16."""
+    """CPU-TRAINING.md sec. 16: NS + lazy R1, time schedule, augmentation, ramps,
+    bf16.
+    """
     recipe: dict[str, Any] = {
         "loss": "ns_r1",
         "r1_gamma": 1.6,  # 0.0002 * 64 * 1024 / 8 (StyleGAN2-ADA's heuristic)

@@ -1,6 +1,7 @@
 """GANSynth's progressive discriminator with its auxiliary pitch classifier.
 
-Written from GANSYNTH.md section 3.3 (the reference code, where it differs from the paper):
+Written from GANSYNTH.md section 3.3 (the reference code, where it differs from the
+paper):
 
 - the input (raw log-mel power and mel IF) is normalised inside D (affine + clip);
 - ``from_rgb(b)``: 1x1 conv 2 -> nf(b) with LeakyReLU(0.2), one per block;

@@ -1,13 +1,18 @@
-"""The progressive-growing schedule: stages, progress, block weights, real-image blending.
+"""The progressive-growing schedule: stages, progress, block weights, real-image
+blending.
 
-GANSYNTH.md section 3.4. With R resolutions there are 2R - 1 stages (even = stable, odd =
+GANSYNTH.md section 3.4. With R resolutions there are 2R - 1 stages (even = stable, odd
+=
 transition). ``progress`` runs from 0 to R - 1: during a stable stage it is the stage's
-block index (0-based), during a transition it rises linearly to the next one. The generator
-sums its blocks' outputs with the triangle weights ``alpha_g``; the discriminator fades its
+block index (0-based), during a transition it rises linearly to the next one. The
+generator
+sums its blocks' outputs with the triangle weights ``alpha_g``; the discriminator fades
+its
 inputs in with ``alpha_d``; real notes are blended to the current level of detail.
 
 Two ways to measure the schedule: images seen (the reference: stable/transition image
-counts), or wall-clock seconds (the reference's ``train_time_limit`` mode: stage durations
+counts), or wall-clock seconds (the reference's ``train_time_limit`` mode: stage
+durations
 grow geometrically by ``stage_multiplier`` and sum to the limit).
 """
 
@@ -137,7 +142,9 @@ class Schedule:
 
 
 def alpha_g(block: int, progress: float) -> float:
-    """Generator output weight of block ``block`` (1-based): a triangle peaking at b - 1."""
+    """Generator output weight of block ``block`` (1-based): a triangle peaking at b -
+    1.
+    """
     return max(0.0, min(progress - (block - 2), block - progress))
 
 
@@ -168,7 +175,8 @@ def blend_images(
     Returns
     -------
     torch.Tensor
-        [B, 2, T, F], the sum over blocks b of alpha_g(b) * box_up(avg_pool(x, s_b), s_b)
+        [B, 2, T, F], the sum over blocks b of alpha_g(b) * box_up(avg_pool(x, s_b),
+        s_b)
         with s_b = 2 ** (R - b). The identity at the final progress.
     """
     out: torch.Tensor | None = None

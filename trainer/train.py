@@ -1,4 +1,5 @@
-"""``python -m trainer train``: the GANSynth training loop (resumable; torchrun for DDP).
+"""``python -m trainer train``: the GANSynth training loop (resumable; torchrun for
+DDP).
 
 One step, as the reference (GANSYNTH.md section 4): one generator update, then one
 discriminator update on a fresh real batch, then ``images += batch * world``. The
@@ -14,7 +15,8 @@ Usage::
 
     python -m trainer train --config quarter_2s --data DATA --out runs/q2s
     python -m trainer train --out runs/q2s --data DATA --resume
-    torchrun --nproc_per_node 2 -m trainer train --config quarter_2s --data DATA --out RUN
+    torchrun --nproc_per_node 2 -m trainer train --config quarter_2s \
+        --data DATA --out RUN
 """
 
 from __future__ import annotations
@@ -249,7 +251,8 @@ class Trainer:
             if self.tc.reset_adam_per_stage:
                 self._make_optimizers()
             self.log(
-                f"stage {stage} (progress {self.progress:.3f}) at {self.images_seen:,} images"
+                f"stage {stage} (progress {self.progress:.3f}) at "
+                f"{self.images_seen:,} images"
             )
 
     # ----------------------------------------------------------------- step
@@ -320,8 +323,8 @@ class Trainer:
             loss_d=float(loss_d.detach()),
             ac_loss_g=float(ac_g.detach()),
             ac_loss_d=float(ac_d.detach()),
-            d_real=float(real_logits.float().mean()),
-            d_fake=float(fake_logits_d.float().mean()),
+            d_real=float(real_logits.detach().float().mean()),
+            d_fake=float(fake_logits_d.detach().float().mean()),
             ac_acc_real=losses.accuracy(real_cls, y_real),
             ac_acc_fake=losses.accuracy(fake_cls, y_fake),
         )
@@ -379,7 +382,8 @@ class Trainer:
         stored = TrainConfig.from_dict(state["train_config"])
         if stored.model != self.tc.model:
             raise ValueError(
-                f"the checkpoint is for model config {stored.model!r}, not {self.tc.model!r}"
+                f"the checkpoint is for model config {stored.model!r}, "
+                f"not {self.tc.model!r}"
             )
         try:
             self.G.load_state_dict(state["G"])
@@ -416,7 +420,9 @@ class Trainer:
         max_images: int | None = None,
         progress_bar: bool = True,
     ) -> dict[str, float]:
-        """Train until the schedule (or ``max_images``) ends; returns the last scalars."""
+        """Train until the schedule (or ``max_images``) ends; returns the last
+        scalars.
+        """
         from tqdm import tqdm
 
         tc = self.tc
@@ -495,7 +501,9 @@ class Trainer:
             self.log(f"no audio summaries: {err}")
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:
-        """Snapshot evaluation through ``trainer.metrics.evaluate_generator`` if present."""
+        """Snapshot evaluation through ``trainer.metrics.evaluate_generator`` if
+        present.
+        """
         if not self.dist.main or self.features is None:
             return
         try:
@@ -615,7 +623,8 @@ def _train(args: argparse.Namespace, dist_info: Dist) -> int:
     if checkpoints.exists():
         if not args.resume:
             raise ValueError(
-                f"{args.out} already holds a run; pass --resume to continue it or choose "
+                f"{args.out} already holds a run; pass --resume to continue it "
+                "or choose "
                 "another --out"
             )
         state = checkpoints.load_resume()

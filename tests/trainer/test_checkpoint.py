@@ -1,4 +1,6 @@
-"""Checkpoints: atomic, verified, and a damaged one is refused while the previous is kept."""
+"""Checkpoints: atomic, verified, and a damaged one is refused while the previous is
+kept.
+"""
 
 from __future__ import annotations
 
