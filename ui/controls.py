@@ -12,12 +12,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.engine import EngineSettings
 from engine.voices import VELOCITY_CURVES
+from ui.theme import COLORS
 
-__all__ = ["SoundControls", "SLIDERS", "Slider"]
+__all__ = ["SoundControls", "SLIDERS", "Slider", "EnvelopeView", "envelope_points"]
 
 _STEPS = 1000  # slider resolution
 
@@ -62,6 +63,52 @@ SLIDERS = (
 )
 
 
+def envelope_points(
+    settings: EngineSettings, hold: float = 0.6
+) -> list[tuple[float, float]]:
+    """The ADSR shape as (seconds, level) corners; the key is held ``hold`` s."""
+    a, d, r = settings.attack, settings.decay, settings.release
+    held = max(hold, a + d)
+    return [
+        (0.0, 0.0),
+        (a, 1.0),
+        (a + d, settings.sustain),
+        (held, settings.sustain),
+        (held + r, 0.0),
+    ]
+
+
+class EnvelopeView(QtWidgets.QWidget):
+    """A small drawing of the envelope the sliders describe."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumHeight(70)
+        self.points: list[tuple[float, float]] = []
+
+    def show_settings(self, settings: EngineSettings) -> None:
+        self.points = envelope_points(settings)
+        self.update()
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802
+        p = QtGui.QPainter(self)
+        p.setRenderHint(QtGui.QPainter.Antialiasing)
+        box = QtCore.QRectF(self.rect()).adjusted(2, 6, -2, -4)
+        p.fillRect(box, QtGui.QColor(COLORS["raised"]))
+        if self.points:
+            end = self.points[-1][0] or 1.0
+            path = QtGui.QPainterPath(QtCore.QPointF(box.left(), box.bottom()))
+            for t, level in self.points:
+                x = box.left() + box.width() * t / end
+                path.lineTo(x, box.bottom() - level * box.height())
+            fill = QtGui.QColor(COLORS["accent"])
+            fill.setAlpha(50)
+            p.fillPath(path, fill)
+            p.setPen(QtGui.QPen(QtGui.QColor(COLORS["accent"]), 2))
+            p.drawPath(path)
+        p.end()
+
+
 def _fields() -> set[str]:
     return {f.name for f in dataclasses.fields(EngineSettings)}
 
@@ -78,6 +125,8 @@ class SoundControls(QtWidgets.QWidget):
         self.settings = settings
         fields = _fields()
         form = QtWidgets.QFormLayout(self)
+        self.envelope = EnvelopeView()
+        form.addRow(self.envelope)
         self.sliders: dict[str, tuple[Slider, QtWidgets.QSlider, QtWidgets.QLabel]] = {}
         for spec in SLIDERS:
             if spec.field not in fields:
@@ -105,6 +154,7 @@ class SoundControls(QtWidgets.QWidget):
     def show_settings(self, settings: EngineSettings) -> None:
         """Set every control from ``settings`` without emitting ``changed``."""
         self.settings = settings
+        self.envelope.show_settings(settings)
         for field, (spec, s, label) in self.sliders.items():
             value = getattr(settings, field)
             s.blockSignals(True)
@@ -134,6 +184,7 @@ class SoundControls(QtWidgets.QWidget):
             self.show_settings(self.settings)  # the engine refused it: show what holds
             return
         self.settings = new
+        self.envelope.show_settings(new)
         self.changed.emit(new)
 
     def to_json(self) -> dict:
