@@ -2,11 +2,10 @@
 
 Each config trains a few measured steps of its own recipe at the FINAL resolution (the
 slowest stage; progressive stages are cheaper) on synthetic notes of the right shape
-(speed
-does not depend on the content). Lazy regularisation is amortised: one regularised step
-and plain steps are timed apart and combined as ``(t_reg + (k - 1) t_plain) / k``.
-The DDP speed-up runs the smallest config in one process (all cores) and in two gloo
-processes (half the cores each) and compares images per second.
+(speed does not depend on the content). Lazy regularisation is amortised: one
+regularised step and plain steps are timed apart and combined as ``(t_reg + (k - 1)
+t_plain) / k``. The DDP speed-up runs the smallest config in one process (all cores) and
+in two gloo processes (half the cores each) and compares images per second.
 
 ``quick``: the smallest config only, fewer steps.
 """
@@ -48,9 +47,7 @@ def _trainer(name: str, dist_info: Any = None):
 
 
 def _timed_steps(trainer: Any, steps: int, regularised: bool) -> float:
-    """Seconds per step over ``steps`` steps, all with or all without the
-    regulariser.
-    """
+    """Seconds per step over ``steps`` steps, all with or all without the reg."""
     total = 0.0
     for _ in range(steps):
         trainer.step_count = 0 if regularised else 1  # reg when step_count % k == 0

@@ -10,14 +10,12 @@ Files in a run folder:
 - ``latest.pt``: the newest state (written every ``checkpoint_every`` images and at the
   end);
 - ``previous.pt``: the state before it (``latest.pt`` is moved there on every save, but
-  only
-  when it is known to be good);
+  only when it is known to be good);
 - ``best.pt``: the state with the best snapshot metric so far;
 - ``ckpt-<images>.pt``: kept copies every ``keep_every`` images.
 
 A corrupt ``latest.pt`` is refused with one sentence and ``previous.pt`` is used
-instead;
-nothing is deleted.
+instead; nothing is deleted.
 """
 
 from __future__ import annotations
@@ -63,9 +61,7 @@ def _encode(state: dict[str, Any]) -> bytes:
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Write ``state`` (tensors, numbers, strings, lists, dicts) to ``path``
-    atomically.
-    """
+    """Write ``state`` (tensors, numbers, strings, dicts) to ``path`` atomically."""
     _write_atomic(Path(path), _encode(state))
 
 

@@ -1,20 +1,17 @@
 """Frozen training recipes (``TrainConfig``) and their named presets, in one table.
 
 ``paper`` is exactly the GANSynth reference recipe (GANSYNTH.md section 4): WGAN-GP 10
-every
-step, drift 0.001, auxiliary pitch losses 10/10, Adam 8e-4 betas (0, 0.99) eps 1e-8,
-batch 8,
-generator EMA 0.999, progressive growing 800k stable + 800k transition images per stage,
-11M images, Adam reset at every stage, fake pitches drawn from the training histogram.
+every step, drift 0.001, auxiliary pitch losses 10/10, Adam 8e-4 betas (0, 0.99) eps
+1e-8, batch 8, generator EMA 0.999, progressive growing 800k stable + 800k transition
+images per stage, 11M images, Adam reset at every stage, fake pitches drawn from the
+training histogram.
 
 The CPU recipes for the smaller model configs follow CPU-TRAINING.md sections 15/16: the
 non-saturating (or hinge) loss with lazy R1 every 16 D steps and StyleGAN2's Adam
-correction,
-no drift, a wall-clock progressive schedule, label-preserving augmentation on the
-adversarial
-head, a ramped generator AC weight, uniform fake pitches, bf16 autocast, channels_last
-and
-an EMA with a StyleGAN2-ADA ramp. Every field defaults to the reference value.
+correction, no drift, a wall-clock progressive schedule, label-preserving augmentation
+on the adversarial head, a ramped generator AC weight, uniform fake pitches, bf16
+autocast, channels_last and an EMA with a StyleGAN2-ADA ramp. Every field defaults to
+the reference value.
 """
 
 from __future__ import annotations
@@ -181,9 +178,7 @@ def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainConfig:
-    """CPU-TRAINING.md sec. 16: NS + lazy R1, time schedule, augmentation, ramps,
-    bf16.
-    """
+    """CPU-TRAINING.md sec. 16: NS + lazy R1, time schedule, augmentation, ramps."""
     recipe: dict[str, Any] = {
         "loss": "ns_r1",
         "r1_gamma": 1.6,  # 0.0002 * 64 * 1024 / 8 (StyleGAN2-ADA's heuristic)

@@ -6,8 +6,8 @@ paper):
 - the input (raw log-mel power and mel IF) is normalised inside D (affine + clip);
 - ``from_rgb(b)``: 1x1 conv 2 -> nf(b) with LeakyReLU(0.2), one per block;
 - block b = R..2: conv3x3 nf(b) -> nf(b), conv3x3 nf(b) -> nf(b-1), 2x2 average pool;
-- progressive input: after block b's pooling
-  ``x = alpha_D(b-1) * from_rgb(pool(x_in)) + (1 - alpha_D(b-1)) * x``;
+- progressive input: after block b's pooling ``x = alpha_D(b-1) * from_rgb(pool(x_in)) +
+  (1 - alpha_D(b-1)) * x``;
 - block 1: a minibatch-stddev scalar (over the whole batch) as an extra channel, conv3x3
   nf(1)+1 -> nf(1), then a ``start_shape`` VALID conv to 1x1;
 - heads: ``logits`` (dense -> 1) and ``classification_logits`` (dense -> num_pitches);

@@ -1,13 +1,12 @@
 """Data-parallel training over ``torch.distributed`` (started by ``torchrun``).
 
 ``torchrun --nproc_per_node N -m trainer train ...`` sets RANK, WORLD_SIZE and
-LOCAL_RANK;
-``setup()`` joins the group (NCCL on GPUs, gloo on CPUs) and picks the device. Every
-rank
-reads its own shard of the data; gradients are averaged with one flat all-reduce per
-optimiser step (what DistributedDataParallel does, made explicit: the discriminator runs
-several forward passes per step, a double backward for the penalty, and only some blocks
-at a time, which the DDP wrapper handles poorly). Only rank 0 writes files.
+LOCAL_RANK; ``setup()`` joins the group (NCCL on GPUs, gloo on CPUs) and picks the
+device. Every rank reads its own shard of the data; gradients are averaged with one flat
+all-reduce per optimiser step (what DistributedDataParallel does, made explicit: the
+discriminator runs several forward passes per step, a double backward for the penalty,
+and only some blocks at a time, which the DDP wrapper handles poorly). Only rank 0
+writes files.
 """
 
 from __future__ import annotations

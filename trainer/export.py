@@ -1,11 +1,9 @@
 """``python -m trainer export RUN --out PATH``: a run's EMA generator as a model bundle.
 
 The bundle (``instrument.bundle``, safetensors only) holds the EMA generator's weights
-in
-fp32, its ``ModelConfig`` and the training facts: images trained, hours, dataset, train
-config and the checkpoint it came from. ``Synth.load(PATH)`` and ``main.py --model
-PATH``
-load it.
+in fp32, its ``ModelConfig`` and the training facts: images trained, hours, dataset,
+train config and the checkpoint it came from. ``Synth.load(PATH)`` and ``main.py --model
+PATH`` load it.
 """
 
 from __future__ import annotations

@@ -5,13 +5,11 @@ GANSYNTH.md section 4 (the reference, TF-GAN's WGAN-GP with AC-GAN terms):
 - ``L_D = mean D(fake) - mean D(real) + gp_weight * GP + drift * mean D(real)^2 + AC_D``
 - ``L_G = -mean D(fake) + AC_G``
 - ``GP = mean((|grad_xhat D(xhat)|_2 - 1)^2)``, ``xhat = real + a (fake - real)``, a ~
-  U[0, 1)
-  per note, the gradient taken in raw units (D normalises inside).
+  U[0, 1) per note, the gradient taken in raw units (D normalises inside).
 
 CPU-TRAINING.md section 1 options: the non-saturating logistic loss or the hinge loss
 with a zero-centred R1 penalty ``gamma / 2 * |grad_x D(x_real)|^2`` taken with respect
-to
-D's normalised input.
+to D's normalised input.
 
 Losses come from a table keyed by ``TrainConfig.loss``; every function takes logits
 ``[B]`` and returns a scalar tensor.

@@ -2,18 +2,15 @@
 blending.
 
 GANSYNTH.md section 3.4. With R resolutions there are 2R - 1 stages (even = stable, odd
-=
-transition). ``progress`` runs from 0 to R - 1: during a stable stage it is the stage's
-block index (0-based), during a transition it rises linearly to the next one. The
-generator
-sums its blocks' outputs with the triangle weights ``alpha_g``; the discriminator fades
-its
-inputs in with ``alpha_d``; real notes are blended to the current level of detail.
+= transition). ``progress`` runs from 0 to R - 1: during a stable stage it is the
+stage's block index (0-based), during a transition it rises linearly to the next one.
+The generator sums its blocks' outputs with the triangle weights ``alpha_g``; the
+discriminator fades its inputs in with ``alpha_d``; real notes are blended to the
+current level of detail.
 
 Two ways to measure the schedule: images seen (the reference: stable/transition image
 counts), or wall-clock seconds (the reference's ``train_time_limit`` mode: stage
-durations
-grow geometrically by ``stage_multiplier`` and sum to the limit).
+durations grow geometrically by ``stage_multiplier`` and sum to the limit).
 """
 
 from __future__ import annotations
@@ -142,9 +139,7 @@ class Schedule:
 
 
 def alpha_g(block: int, progress: float) -> float:
-    """Generator output weight of block ``block`` (1-based): a triangle peaking at b -
-    1.
-    """
+    """Generator output weight of block ``block`` (1-based): a triangle at b - 1."""
     return max(0.0, min(progress - (block - 2), block - progress))
 
 

@@ -8,8 +8,8 @@ growing follows ``trainer.schedule``; only blocks with a non-zero weight are com
 
 Speed on CPU: the process runs under jemalloc (``trainer/__main__`` re-executes itself),
 uses every core (split between local ranks), bf16 autocast for the main passes with the
-regulariser in fp32, channels_last, and reads batches from the float16 feature cache
-(no STFT per epoch).
+regulariser in fp32, channels_last, and reads batches from the float16 feature cache (no
+STFT per epoch).
 
 Usage::
 
@@ -420,9 +420,7 @@ class Trainer:
         max_images: int | None = None,
         progress_bar: bool = True,
     ) -> dict[str, float]:
-        """Train until the schedule (or ``max_images``) ends; returns the last
-        scalars.
-        """
+        """Train until the schedule (or ``max_images``) ends; returns last scalars."""
         from tqdm import tqdm
 
         tc = self.tc
@@ -501,9 +499,7 @@ class Trainer:
             self.log(f"no audio summaries: {err}")
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:
-        """Snapshot evaluation through ``trainer.metrics.evaluate_generator`` if
-        present.
-        """
+        """Snapshot evaluation by ``trainer.metrics.evaluate_generator`` if present."""
         if not self.dist.main or self.features is None:
             return
         try:
