@@ -130,6 +130,16 @@ def _key(x: torch.Tensor) -> tuple[torch.device, torch.dtype]:
     return x.device, real
 
 
+def _bins_product(x: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """``x @ matrix`` over the last dimension (``[..., F_in]`` -> ``[..., F_out]``).
+
+    Folds the leading dimensions into rows first: a dense @ sparse CSR product cannot
+    broadcast, so ``torch.matmul`` fails on inputs it would not fold by itself.
+    """
+    rows = x.reshape(-1, x.shape[-1])
+    return (rows @ matrix).view(*x.shape[:-1], matrix.shape[-1])
+
+
 def _cpu_sparse(matrix: torch.Tensor) -> torch.Tensor:
     """``matrix`` as sparse CSR on CPU (about 4x faster there), unchanged elsewhere.
 
@@ -280,8 +290,8 @@ def specgrams_to_melspecgrams(
     l2m, _ = _mel_matrices(cfg, *_key(specgrams))
     mag2 = torch.exp(2.0 * specgrams[:, 0])
     phase = _cumsum(specgrams[:, 1] * math.pi, -2)
-    logmelmag2 = torch.log(mag2 @ l2m + LOG_EPS)
-    mel_if = instantaneous_frequency(phase @ l2m, dim=-2)
+    logmelmag2 = torch.log(_bins_product(mag2, l2m) + LOG_EPS)
+    mel_if = instantaneous_frequency(_bins_product(phase, l2m), dim=-2)
     return torch.stack([logmelmag2, mel_if], dim=1)
 
 
@@ -292,8 +302,9 @@ def melspecgrams_to_specgrams(
     melspecgrams = _check_images(melspecgrams, cfg, "melspecgrams")
     _, m2l = _mel_matrices(cfg, *_key(melspecgrams))
     mel_phase = _cumsum(melspecgrams[:, 1] * math.pi, -2)
-    ifreq = instantaneous_frequency(mel_phase @ m2l, dim=-2)
-    logmag = 0.5 * torch.log(torch.exp(melspecgrams[:, 0]) @ m2l + LOG_EPS)
+    ifreq = instantaneous_frequency(_bins_product(mel_phase, m2l), dim=-2)
+    mag2 = _bins_product(torch.exp(melspecgrams[:, 0]), m2l)
+    logmag = 0.5 * torch.log(mag2 + LOG_EPS)
     return torch.stack([logmag, ifreq], dim=1)
 
 
@@ -440,8 +451,8 @@ class SpectralTransform(torch.nn.Module):
         mag2 = torch.exp(2.0 * logmag)
         phase = _cumsum(ifreq * math.pi, -2)
         l2m = self._matrix("l2m")
-        logmelmag2 = torch.log(mag2 @ l2m + LOG_EPS)
-        mel_if = instantaneous_frequency(phase @ l2m, dim=-2)
+        logmelmag2 = torch.log(_bins_product(mag2, l2m) + LOG_EPS)
+        mel_if = instantaneous_frequency(_bins_product(phase, l2m), dim=-2)
         return torch.stack([logmelmag2, mel_if], dim=1)
 
     def inverse(self, images: torch.Tensor) -> torch.Tensor:
@@ -464,7 +475,7 @@ class SpectralTransform(torch.nn.Module):
         phase = torch.cumsum(images[:, 1], dim=-2)[:, k0:] * math.pi
         if cfg.mel:
             mag2 = torch.exp(images[:, 0, k0:])
-            both = torch.stack([mag2, phase]) @ self._matrix("m2l")  # [2,B,T',F]@[F,F]
+            both = _bins_product(torch.stack([mag2, phase]), self._matrix("m2l"))
             mag = torch.sqrt(both[0] + LOG_EPS)
             phase = both[1]
         else:
@@ -482,7 +493,7 @@ class SpectralTransform(torch.nn.Module):
         both[1].mul_(math.pi)
         if cfg.mel:
             # [2, B, T', F] @ [F, F + 1]: linear bins with a zero DC column in front
-            linear = both @ self._matrix("m2l_dc")
+            linear = _bins_product(both, self._matrix("m2l_dc"))
             mag, phase = linear[0], linear[1]
             mag.add_(LOG_EPS).sqrt_()
         else:

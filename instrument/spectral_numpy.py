@@ -159,6 +159,47 @@ def mel_to_linear_matrix(spectral: SpectralConfig) -> np.ndarray:
     return _mel_to_linear(spectral.sample_rate, spectral.n_bins)
 
 
+@dataclass(frozen=True, slots=True)
+class _SparseColumns:
+    """A matrix ``[F_in, F_out]`` with few non-zeros per column, for ``x @ matrix``.
+
+    The mel matrices have at most 6 (L2M) and 2 (M2L) non-zeros per column, so a few
+    gathers replace a dense product of a million weights (about 10x faster here).
+    """
+
+    index: np.ndarray  # [F_out, K] intp: the input bins of each output bin
+    weight: np.ndarray  # [F_out, K] float64: their weights (0 pads unused slots)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """``x @ matrix`` for ``x`` ``[..., F_in]`` -> ``[..., F_out]`` float64."""
+        x = np.ascontiguousarray(x)
+        out = x[..., self.index[:, 0]] * self.weight[:, 0]
+        for k in range(1, self.index.shape[1]):
+            out += x[..., self.index[:, k]] * self.weight[:, k]
+        return np.ascontiguousarray(out)  # fancy indexing may leave another layout
+
+
+def _sparse_columns(matrix: np.ndarray) -> _SparseColumns:
+    n_out = matrix.shape[1]
+    k = max(1, int(np.count_nonzero(matrix, axis=0).max()))
+    index = np.zeros((n_out, k), np.intp)
+    weight = np.zeros((n_out, k))
+    for j in range(n_out):
+        rows = np.flatnonzero(matrix[:, j])
+        index[j, : len(rows)] = rows
+        weight[j, : len(rows)] = matrix[rows, j]
+    return _SparseColumns(_read_only(index), _read_only(weight))
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_columns(sample_rate: int, n_bins: int) -> tuple[_SparseColumns, ...]:
+    """(L2M, M2L) as ``_SparseColumns``."""
+    return (
+        _sparse_columns(_linear_to_mel(sample_rate, n_bins)),
+        _sparse_columns(_mel_to_linear(sample_rate, n_bins)),
+    )
+
+
 @functools.lru_cache(maxsize=8)
 def _hann(n_fft: int) -> np.ndarray:
     return _read_only(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft))
@@ -327,11 +368,11 @@ def specgrams_to_melspecgrams(specgrams: np.ndarray, cfg: SpectralConfig) -> np.
     """``[..., 2, T, F]`` (log magnitude, IF) -> (log mel power, mel IF)."""
     specgrams = _as_real(specgrams, "specgrams", _image_shapes(cfg))
     x = specgrams.astype(np.float64)
-    l2m = linear_to_mel_matrix(cfg)
+    l2m, _ = _mel_columns(cfg.sample_rate, cfg.n_bins)
     mag2 = np.exp(2.0 * x[..., 0, :, :])
     phase = np.cumsum(x[..., 1, :, :] * np.pi, axis=-2)
-    logmelmag2 = np.log(mag2 @ l2m + LOG_EPS)
-    mel_if = instantaneous_frequency(phase @ l2m, axis=-2)
+    logmelmag2 = np.log(l2m.apply(mag2) + LOG_EPS)
+    mel_if = instantaneous_frequency(l2m.apply(phase), axis=-2)
     return np.stack([logmelmag2, mel_if], axis=-3).astype(_real_dtype(specgrams))
 
 
@@ -341,10 +382,10 @@ def melspecgrams_to_specgrams(
     """``[..., 2, T, F]`` (log mel power, mel IF) -> (log magnitude, IF), approx."""
     melspecgrams = _as_real(melspecgrams, "melspecgrams", _image_shapes(cfg))
     x = melspecgrams.astype(np.float64)
-    m2l = mel_to_linear_matrix(cfg)
+    _, m2l = _mel_columns(cfg.sample_rate, cfg.n_bins)
     mel_phase = np.cumsum(x[..., 1, :, :] * np.pi, axis=-2)
-    ifreq = instantaneous_frequency(mel_phase @ m2l, axis=-2)
-    logmag = 0.5 * np.log(np.exp(x[..., 0, :, :]) @ m2l + LOG_EPS)
+    ifreq = instantaneous_frequency(m2l.apply(mel_phase), axis=-2)
+    logmag = 0.5 * np.log(m2l.apply(np.exp(x[..., 0, :, :])) + LOG_EPS)
     return np.stack([logmag, ifreq], axis=-3).astype(_real_dtype(melspecgrams))
 
 

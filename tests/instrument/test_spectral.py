@@ -89,6 +89,18 @@ def test_images_follow_cfg_mel(data):
     torch.testing.assert_close(linear, d["specgrams"][:1])
 
 
+def test_any_memory_layout_gives_the_same_result(data):
+    cfg, mel = TWO_S, data["2s"]["mel"][:2]
+    other = mel.transpose(-1, -2).contiguous().transpose(-1, -2)  # same values
+    assert not other.is_contiguous()
+    expected = sp.images_to_waves(mel, cfg)
+    torch.testing.assert_close(sp.images_to_waves(other, cfg), expected)
+    channels_last = mel.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fast = sp.SpectralTransform(cfg, dtype=torch.float64).inverse(channels_last)
+    torch.testing.assert_close(fast, expected, atol=1e-11, rtol=0)
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_linear_if_round_trip_is_60_db(data, name, dtype):

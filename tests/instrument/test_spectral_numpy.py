@@ -105,6 +105,14 @@ def test_single_note_equals_its_batch_row(notes):
     assert sn.images_to_waves(single, FOUR_S).shape == (64000,)
 
 
+def test_results_are_c_contiguous(notes):
+    images = sn.waves_to_images(notes[:2], FOUR_S)
+    assert images.flags.c_contiguous
+    assert sn.melspecgrams_to_specgrams(images, FOUR_S).flags.c_contiguous
+    logmag, ifreq = sn.rainbowgram(notes[0], FOUR_S)
+    assert logmag.flags.c_contiguous and ifreq.flags.c_contiguous
+
+
 def test_dtype_follows_the_input(notes):
     images = sn.waves_to_images(notes[0].astype(np.float32), FOUR_S)
     assert images.dtype == np.float32
