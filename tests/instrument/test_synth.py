@@ -166,3 +166,15 @@ def test_bf16_error_against_fp32_is_small(bundle_path):
     assert err.mean() < 0.03
     assert torch.quantile(err[::7], 0.99) < 0.15
     assert bf16.render_images(z, pitches).dtype == np.float32
+
+
+@pytest.mark.gpu
+def test_gpu_render_matches_cpu(bundle_path):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    z, pitches = _inputs(3, seed=4)
+    cpu = Synth.load(bundle_path, 16000, "cpu", "fp32").render(z, pitches)
+    gpu = Synth.load(bundle_path, 16000, "cuda", "fp32")
+    assert gpu.device_name != "CPU"
+    # cuDNN may use TF32 for fp32 convolutions: a looser bound than CPU vs CPU
+    np.testing.assert_allclose(gpu.render(z, pitches), cpu, atol=2e-2 * abs(cpu).max())
