@@ -13,18 +13,20 @@ Precision ("auto" picks; "fp32" or "bf16" force it):
   least 256 channels in the widest block (the ``paper`` preset). ENVIRONMENT.md measured
   bf16 at about half the paper generator's fp32 time on a Zen 5 CPU; narrow nets (half,
   quarter) gain little there and their rounding error grows, so they stay fp32. On a CPU
-  without native bf16 (AVX2 only) bf16 ran 9-15x *slower* than fp32 (measured on this
-  project's CI machine), so auto never picks it there.
-- The error bf16 adds, measured on random weights (``paper``, 8 notes, tanh units of the
-  generator output, where 1.0 is the full range): see ``BF16_ERROR_NOTE``.
+  without native bf16 (AVX2 only) bf16 ran 4-15x *slower* than fp32 (measured on the
+  AVX2 development machine of this code), so auto never picks it there.
+- The error bf16 adds, measured on random weights (2 notes, |bf16 - fp32| of the
+  generator's tanh output, range [-1, 1]): see ``BF16_ERROR_NOTE`` (paper: mean 8e-3,
+  max 0.095; quarter: max 0.82). Check it again on a trained model.
 - Only the generator runs in bf16; its tanh output is widened to float32 before
   de-normalising, and the inverse path and resampling always run in float32.
 
 Batching: ``batch_size`` notes per generator call. On a 2-core CPU batching gains
 nothing (ENVIRONMENT.md), so the CPU default is small (the first note of a bank is ready
 sooner); GPUs get large batches. ``compile=True`` wraps the generator in
-``torch.compile`` (slow first call, 5-17 s per shape; batches are padded to
-``batch_size`` so one shape is compiled).
+``torch.compile`` (slow first call: 5-17 s per shape on an idle machine, 50-100 s
+measured on a busy 2-core one; batches are padded to ``batch_size`` so one shape is
+compiled). On CPU it mostly helps narrow nets, whose time goes to element-wise work.
 """
 
 from __future__ import annotations
