@@ -4,9 +4,12 @@ The window (offscreen Qt, the real widgets) plays through a real audio server (a
 dummy server started here when none runs, 48 kHz, 256 frames) while the pad is dragged
 continuously (30 moves a second along a circle, so the bank re-renders all the time), a
 chord is held (voices follow every new bank) and a new note is played every 2 s (the
-note rainbowgram is recomputed). Reported: GUI frame time (the timer's pull work plus a
-synchronous repaint of the whole window), frames per second reached, and the audio side
-under that load: xruns, worst callback time and callback load.
+note rainbowgram is recomputed). The drive runs twice, half the time each: first with
+the window hidden and its timer stopped (the baseline: the engine's own load), then with
+the window shown and pulling. Reported: GUI frame time (the timer's pull work plus a
+synchronous repaint of the whole window; wall clock and the GUI thread's CPU time),
+frames per second reached, and for both halves the audio side: xruns, worst callback
+time and callback load; their difference is what the window costs.
 
 The instrument is the neural ``Synth`` with a randomly initialised generator of the
 ``paper`` config, as the engine benchmark (no trained model ships yet): its bank renders
@@ -124,6 +127,25 @@ def _drive(app, window, seconds: float) -> int:
     return moves
 
 
+def _phase(app, window, engine, seconds: float) -> dict[str, Any]:
+    """Drive for ``seconds``; the audio side's figures over that time."""
+    engine.reset_worst()
+    before = engine.stats()
+    t0 = time.monotonic()
+    moves = _drive(app, window, seconds)
+    elapsed = time.monotonic() - t0
+    after = engine.stats()
+    return {
+        "seconds": round(elapsed, 1),
+        "pad_moves": moves,
+        "xruns": int(after.xruns - before.xruns),
+        "blocks": int(after.blocks - before.blocks),
+        "worst_callback_ms": round(after.worst_callback_ms, 3),
+        "callback_load": round(after.callback_load, 3),
+        "bank_render_ms": round(after.bank_render_ms, 1),
+    }
+
+
 def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     seconds = 4.0 if quick else 60.0
@@ -166,18 +188,22 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         while not engine.wait_bank(0.05) and time.monotonic() < deadline:
             app.processEvents()
         _pump(app, 1.0)
+        # A: the same drive with no window (hidden, its timer stopped): the baseline
+        window.timer.stop()
+        window.hide()
+        base = _phase(app, window, engine, seconds / 2)
+        # B: the window shown and pulling 30 times a second
+        window.show()
+        window.timer.start(1)
+        _pump(app, 0.5)
         window.frame_times.clear()
-        engine.reset_worst()
-        xruns0, blocks0 = engine.stats().xruns, engine.stats().blocks
-        t0 = time.monotonic()
-        moves = _drive(app, window, seconds)
-        elapsed = time.monotonic() - t0
-        stats = engine.stats()
+        window.frame_cpu.clear()
+        with_window = _phase(app, window, engine, seconds / 2)
         frames = window.frame_stats()
+        elapsed = with_window["seconds"]
         result = {
-            "seconds": round(elapsed, 1),
+            "seconds_per_phase": round(elapsed, 1),
             "model": f"random {config} generator",
-            "pad_moves": moves,
             "frames_per_s": round(frames["frames"] / elapsed, 1),
             "frame_ms_mean": round(frames["mean_ms"], 2),
             "frame_ms_p99": round(frames["p99_ms"], 2),
@@ -185,11 +211,9 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             "frame_cpu_ms_mean": round(frames["cpu_mean_ms"], 2),
             "frame_cpu_ms_p99": round(frames["cpu_p99_ms"], 2),
             "load_average": round(os.getloadavg()[0], 2),
-            "xruns": int(stats.xruns - xruns0),
-            "blocks": int(stats.blocks - blocks0),
-            "worst_callback_ms": round(stats.worst_callback_ms, 3),
-            "callback_load": round(stats.callback_load, 3),
-            "bank_render_ms": round(stats.bank_render_ms, 1),
+            "without_window": base,
+            "with_window": with_window,
+            "xruns_added_by_window": with_window["xruns"] - base["xruns"],
         }
         window.close()
         QtWidgets.QApplication.processEvents()
@@ -204,9 +228,12 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         f"{result['frame_cpu_ms_mean']} ms mean, {result['frame_cpu_ms_p99']} ms p99; "
         f"load average {result['load_average']}"
     )
-    log(
-        f"   audio under the window + drag: {result['xruns']} xruns in "
-        f"{result['blocks']} blocks, worst callback {result['worst_callback_ms']} ms, "
-        f"load {result['callback_load']:.0%}, bank {result['bank_render_ms']:.0f} ms"
-    )
+    for name in ("without_window", "with_window"):
+        r = result[name]
+        log(
+            f"   audio, pad dragged, {name.replace('_', ' ')}: {r['xruns']} xruns in "
+            f"{r['blocks']} blocks, worst callback {r['worst_callback_ms']} ms, "
+            f"load {r['callback_load']:.0%}, last bank {r['bank_render_ms']:.0f} ms"
+        )
+    log(f"   xruns added by the window: {result['xruns_added_by_window']}")
     return {"ui": result}

@@ -29,7 +29,12 @@ def test_bench_ui_quick_json(jack_server):
     lines = proc.stdout.strip().splitlines()
     assert any(line.strip().startswith("GUI:") for line in lines[:-1])
     ui = json.loads(lines[-1])["ui"]
-    assert ui["frames_per_s"] > 5 and ui["pad_moves"] > 30
+    assert ui["frames_per_s"] > 5
     assert 0 < ui["frame_cpu_ms_mean"] <= ui["frame_ms_max"]
-    assert ui["blocks"] > 0.5 * ui["seconds"] * 48000 / 256  # the stream really ran
-    assert ui["xruns"] >= 0 and ui["bank_render_ms"] > 0
+    for phase in ("without_window", "with_window"):
+        r = ui[phase]
+        assert r["pad_moves"] > 15 and r["bank_render_ms"] > 0
+        assert r["blocks"] > 0.5 * r["seconds"] * 48000 / 256  # the stream really ran
+    assert ui["xruns_added_by_window"] == (
+        ui["with_window"]["xruns"] - ui["without_window"]["xruns"]
+    )
