@@ -196,7 +196,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "augment": ("time_shift", "gain"),
         "aug_p": 0.3,
         "precision": "auto",
-        "channels_last": True,
+        # channels_last measured slower than NCHW for fp32 on the AVX2 CPU here
+        "channels_last": False,
         "reuse_fakes": True,
         "summary_every": 2_000,
         "samples_every": 25_000,
@@ -223,7 +224,6 @@ TRAIN_PRESETS: dict[str, TrainConfig] = {
         time_limit_s=1.5 * 3600.0,
         stage_multiplier=1.4,
         precision="auto",
-        channels_last=True,
         summary_every=2_000,
         samples_every=25_000,
         checkpoint_every=10_000,
