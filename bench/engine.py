@@ -12,12 +12,13 @@
   times a second (paper generator rendering all the while), 60 s each (quick: 3 s).
 - a MIDI flood: 10,000 events/s for 10 s (quick: 1 s) -> xruns, stuck notes, memory.
 
-Starts its own ``jackd -R -d dummy`` when none runs (and restarts it per period); with a
-server already running it uses that server's period only.
+Runs on its own named ``jackd -R -d dummy`` (restarted per period), never on a server
+that another program could stop.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -61,23 +62,26 @@ def _jack_value(tool: str) -> int:
 
 
 class _Server:
-    """The benchmark's JACK server: an existing one, or ``jackd -d dummy`` we own."""
+    """The benchmark's own JACK server (dummy driver), named so that no other process
+    can stop it: ``gansynth-bench-<pid>``, exported as $JACK_DEFAULT_SERVER for this
+    process and the senders it starts."""
 
     def __init__(self) -> None:
+        if shutil.which("jackd") is None:
+            raise OSError("the engine benchmark needs jackd (apt-get install jackd2)")
+        self.name = f"gansynth-bench-{os.getpid()}"
+        self._previous = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = self.name
         self.proc: subprocess.Popen | None = None
         self.period = 0
-        self.external = _jack_running()
-        if not self.external and shutil.which("jackd") is None:
-            raise OSError("the engine benchmark needs jackd (apt-get install jackd2)")
 
     def ensure(self, period: int) -> int:
-        """A server running with ``period`` frames if we own it; returns its period."""
-        if self.external:
-            self.period = _jack_value("jack_bufsize")
-        elif self.proc is None or self.period != period:
+        """The server running with ``period`` frames; returns the period."""
+        if self.proc is None or self.period != period:
             self.stop()
             self.proc = subprocess.Popen(
-                ["jackd", "-R", "-d", "dummy", "-r", str(RATE), "-p", str(period)],
+                ["jackd", "-n", self.name, "-R", "-d", "dummy", "-r", str(RATE)]
+                + ["-p", str(period)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
@@ -85,7 +89,7 @@ class _Server:
             subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
             if not _jack_running():
                 raise OSError("jackd -d dummy did not start within 10 s")
-            self.period = period
+            self.period = _jack_value("jack_bufsize")
         set_jack_client_name(CLIENT)  # also re-initialises PortAudio
         return self.period
 
@@ -95,6 +99,13 @@ class _Server:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._previous is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = self._previous
 
 
 # -- instruments -----------------------------------------------------------------------
@@ -462,10 +473,7 @@ def midi_flood(server: _Server, instrument: Any, seconds: float, log: Log) -> di
 def run(quick: bool, log: Log) -> dict[str, Any]:
     """Measure and return ``{"engine": {...}}``."""
     server = _Server()
-    log(
-        "  JACK: "
-        + ("an already running server" if server.external else "own jackd -d dummy")
-    )
+    log(f"  JACK: own server {server.name} (jackd -R -d dummy -r {RATE})")
     result: dict[str, Any] = {}
     try:
         reinitialize_portaudio()
@@ -482,9 +490,7 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
         )
         result["timbre_neural"]["config"] = config
         held = result["timbre_neural"]["held_note_ms"]["median_ms"]
-        log(
-            f"  target: {config} timbre change -> held {held:.0f} ms (paper: <= 60)"
-        )
+        log(f"  target: {config} timbre change -> held {held:.0f} ms (paper: <= 60)")
         seconds = 3.0 if quick else 60.0
         result["xruns"] = [
             xruns_under_load(server, neural, period, seconds, log)
@@ -494,5 +500,5 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
             server, soundfont, 1.0 if quick else 10.0, log
         )
     finally:
-        server.stop()
+        server.close()
     return {"engine": result}

@@ -38,6 +38,7 @@ JACK_PERIOD = 256
 
 
 def _jack_running() -> bool:
+    """Whether the server named by $JACK_DEFAULT_SERVER (else "default") answers."""
     import subprocess
 
     try:
@@ -61,41 +62,45 @@ def _jack_query(tool: str, default: int) -> int:
 
 @pytest.fixture(scope="session")
 def jack_server():
-    """A running JACK server (dummy driver, started if none runs): (rate, period).
+    """A private JACK server (dummy driver) for this test session: (rate, period).
 
-    PortAudio is re-initialised once the server is up (it lists JACK only if the server
-    ran at initialisation) and terminated BEFORE a server it started is stopped
-    (libportaudio aborts at interpreter exit otherwise).
+    Named ``gansynth-test-<pid>`` and exported as $JACK_DEFAULT_SERVER, so that this
+    process and its subprocesses (players, MIDI senders, jack_connect) use it and no
+    other session can stop it under us. PortAudio is re-initialised once the server is
+    up (it lists JACK only if the server ran at initialisation) and terminated BEFORE
+    the server is stopped (libportaudio aborts at interpreter exit otherwise).
     """
     import shutil
     import subprocess
 
-    proc = None
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed: run tools/setup.sh (jackd2)")
+    name = f"gansynth-test-{os.getpid()}"
+    previous = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    proc = subprocess.Popen(
+        ["jackd", "-n", name, "-R", "-d", "dummy", "-r", str(JACK_RATE)]
+        + ["-p", str(JACK_PERIOD)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, timeout=20)
     if not _jack_running():
-        if shutil.which("jackd") is None:
-            pytest.fail("jackd is not installed: run tools/setup.sh (jackd2)")
-        proc = subprocess.Popen(
-            ["jackd", "-R", "-d", "dummy", "-r", str(JACK_RATE)]
-            + ["-p", str(JACK_PERIOD)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, timeout=20)
-        if not _jack_running():
-            proc.terminate()
-            pytest.fail("jackd -d dummy did not start within 10 s")
+        proc.terminate()
+        pytest.fail("jackd -d dummy did not start within 10 s")
     from engine.audio import reinitialize_portaudio, terminate_portaudio
 
     reinitialize_portaudio()
-    rate = _jack_query("jack_samplerate", JACK_RATE)
-    period = _jack_query("jack_bufsize", JACK_PERIOD)
-    yield rate, period
+    yield JACK_RATE, _jack_query("jack_bufsize", JACK_PERIOD)
     terminate_portaudio()
-    if proc is not None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if previous is None:
+        os.environ.pop("JACK_DEFAULT_SERVER", None)
+    else:
+        os.environ["JACK_DEFAULT_SERVER"] = previous
