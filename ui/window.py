@@ -25,7 +25,7 @@ from engine.presets import Preset
 from instrument.config import SpectralConfig
 from instrument.latent import pad_latent
 from ui.controls import SoundControls
-from ui.devices_panel import NO_DEVICE, DevicesPanel
+from ui.devices_panel import DevicesPanel
 from ui.host import AudioChoice, Host
 from ui.keyboard import KeyboardWidget
 from ui.midi_learn import CCMap
@@ -37,7 +37,7 @@ from ui.status import StatusPanel, format_status
 from ui.theme import corner_color
 from ui.timbre import CORNER_LABELS, PadModel
 
-__all__ = ["MainWindow", "FRAME_MS"]
+__all__ = ["MainWindow", "FRAME_MS", "note_name"]
 
 FRAME_MS = 30  # GUI frame period: ~33 frames a second (>= 30 with some load)
 _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -522,6 +522,3 @@ class MainWindow(QtWidgets.QMainWindow):
         self._pool.shutdown(wait=False, cancel_futures=True)
         QtWidgets.QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)
-
-
-__all__ += ["note_name", "NO_DEVICE"]
