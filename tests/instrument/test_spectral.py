@@ -152,7 +152,7 @@ def test_mel_magnitude_of_a_smooth_spectrum_survives():
     approx = power @ l2m @ m2l
     inner = slice(8, 1000)  # the edges: bin 0 and the top bin carry no weight
     rel = ((approx - power).abs() / power)[inner]
-    assert rel.mean() < 0.02, rel.mean()
+    assert rel.mean() < 0.005 and rel.max() < 0.01, rel  # measured 0.06 %, 0.3 %
 
 
 @pytest.mark.parametrize("name, padding_frames", [("4s", 3), ("2s", 1)])
