@@ -166,6 +166,7 @@ def _gloo_worker(
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_stay_in_sync(features_for, tmp_path):
     feats = features_for("quarter_2s")
     images = np.ascontiguousarray(feats.images)
