@@ -174,6 +174,13 @@ class Trainer:
             self.D.parameters(), lr=lr_d, betas=betas_d, eps=tc.eps
         )
 
+    def _apply_hyperparameters(self) -> None:
+        lr_d, betas_d = self.tc.d_adam()
+        for group in self.opt_g.param_groups:
+            group.update(lr=self.tc.lr_g, betas=self.tc.betas, eps=self.tc.eps)
+        for group in self.opt_d.param_groups:
+            group.update(lr=lr_d, betas=betas_d, eps=self.tc.eps)
+
     def _permutation(self, epoch: int) -> np.ndarray:
         """This rank's share of the notes in epoch ``epoch``'s shuffled order."""
         g = torch.Generator().manual_seed(self.seed * 7919 + epoch)
@@ -402,6 +409,7 @@ class Trainer:
         self._make_optimizers()
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        self._apply_hyperparameters()  # a resumed run may change lr or betas (--set)
         if int(state.get("world", 1)) == self.dist.world:
             self.rng.set_state(state["rng"])
             self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
