@@ -17,7 +17,9 @@ from pathlib import Path
 
 from PySide6 import QtWidgets
 
-__all__ = ["run", "take_screenshot"]
+__all__ = ["run", "take_screenshot", "SWITCH_INTERVAL_S"]
+
+SWITCH_INTERVAL_S = 0.001  # sys.setswitchinterval while the window runs
 
 
 def _display_available() -> bool:
@@ -32,6 +34,10 @@ def _application() -> QtWidgets.QApplication:
     from ui.theme import apply_theme
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["gansynth"])
+    # The audio callback is Python and shares the GIL with the GUI thread: hand the GIL
+    # over every SWITCH_INTERVAL_S (default 5 ms, near a 256-frame period) so a paint
+    # running Python never keeps the callback waiting for a whole period.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     apply_theme(app)
     return app
 

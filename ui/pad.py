@@ -18,6 +18,7 @@ from ui.theme import COLORS, corner_color
 __all__ = ["PadWidget"]
 
 _MARGIN = 12  # px between the widget edge and the pad square
+_GLOW = 28  # px radius of the cursor's glow
 
 
 class PadWidget(QtWidgets.QWidget):
@@ -38,6 +39,7 @@ class PadWidget(QtWidgets.QWidget):
         self._dragging = False
         self._bg: QtGui.QPixmap | None = None  # cached background (see _background)
         self._bg_key: tuple | None = None
+        self._sprite: QtGui.QPixmap | None = None  # cached cursor
 
     # -- state -------------------------------------------------------------------------
     def show_state(
@@ -163,21 +165,39 @@ class PadWidget(QtWidgets.QWidget):
             p.setPen(col.lighter(130))
             p.drawText(box.adjusted(7, 0, -7, -2), QtCore.Qt.AlignVCenter, text)
 
+    def _cursor_sprite(self) -> QtGui.QPixmap:
+        """The cursor (glow, ring, dot) drawn once into a small pixmap."""
+        if self._sprite is None:
+            ratio = self.devicePixelRatioF()
+            size = 2 * _GLOW
+            pix = QtGui.QPixmap(round(size * ratio), round(size * ratio))
+            pix.setDevicePixelRatio(ratio)
+            pix.fill(QtCore.Qt.transparent)
+            p = QtGui.QPainter(pix)
+            p.setRenderHint(QtGui.QPainter.Antialiasing)
+            c = QtCore.QPointF(_GLOW, _GLOW)
+            glow = QtGui.QRadialGradient(c, _GLOW)
+            glow.setColorAt(0.0, QtGui.QColor(240, 168, 60, 160))
+            glow.setColorAt(1.0, QtGui.QColor(240, 168, 60, 0))
+            p.setPen(QtCore.Qt.NoPen)
+            p.setBrush(glow)
+            p.drawEllipse(c, _GLOW, _GLOW)
+            p.setPen(QtGui.QPen(QtGui.QColor("#ffffff"), 2))
+            p.setBrush(QtGui.QColor(COLORS["accent"]))
+            p.drawEllipse(c, 8, 8)
+            p.end()
+            self._sprite = pix
+        return self._sprite
+
     def _paint_cursor(self, p: QtGui.QPainter) -> None:
         c = self.to_widget(self._x, self._y)
         r = self.pad_rect()
-        accent = QtGui.QColor(COLORS["accent"])
-        line = QtGui.QColor(accent)
-        line.setAlpha(90)
-        p.setPen(QtGui.QPen(line, 1, QtCore.Qt.DashLine))
-        p.drawLine(QtCore.QPointF(c.x(), r.top()), QtCore.QPointF(c.x(), r.bottom()))
-        p.drawLine(QtCore.QPointF(r.left(), c.y()), QtCore.QPointF(r.right(), c.y()))
-        glow = QtGui.QRadialGradient(c, 28)
-        glow.setColorAt(0.0, QtGui.QColor(240, 168, 60, 160))
-        glow.setColorAt(1.0, QtGui.QColor(240, 168, 60, 0))
-        p.setPen(QtCore.Qt.NoPen)
-        p.setBrush(glow)
-        p.drawEllipse(c, 28, 28)
-        p.setPen(QtGui.QPen(QtGui.QColor("#ffffff"), 2))
-        p.setBrush(accent)
-        p.drawEllipse(c, 8, 8)
+        line = QtGui.QColor(COLORS["accent"])
+        line.setAlpha(70)
+        p.setRenderHint(QtGui.QPainter.Antialiasing, False)  # straight lines: no AA
+        p.setPen(QtGui.QPen(line, 1))
+        x, y = round(c.x()), round(c.y())
+        p.drawLine(x, round(r.top()), x, round(r.bottom()))
+        p.drawLine(round(r.left()), y, round(r.right()), y)
+        corner = QtCore.QPointF(c.x() - _GLOW, c.y() - _GLOW)
+        p.drawPixmap(corner, self._cursor_sprite())

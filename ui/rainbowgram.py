@@ -99,6 +99,7 @@ class ImageView(QtWidgets.QWidget):
         super().__init__(parent)
         self.title = title
         self.caption = caption  # small text under the image (axes)
+        self.smooth = False  # filtered scaling (for images drawn rarely)
         self._rgb: np.ndarray | None = None  # keeps the QImage's memory alive
         self._image: QtGui.QImage | None = None
         self._source = QtCore.QRectF()
@@ -143,7 +144,7 @@ class ImageView(QtWidgets.QWidget):
         target = self.image_rect()
         p.fillRect(target, QtGui.QColor("#000000"))
         if self._image is not None:
-            p.setRenderHint(QtGui.QPainter.SmoothPixmapTransform)
+            p.setRenderHint(QtGui.QPainter.SmoothPixmapTransform, self.smooth)
             p.drawImage(target, self._image, self._source)
         p.setPen(QtGui.QColor(COLORS["dim"]))
         font = p.font()
@@ -166,6 +167,7 @@ class NoteRainbowgram:
             "time 0-4 s →  ·  mel frequency ↑  ·  hue = instantaneous frequency",
         )
         self.widget.setMinimumHeight(150)
+        self.widget.smooth = True
         self.shown: tuple[int, int] | None = None  # (pitch, note version) now drawn
 
     def show(self, rgb: np.ndarray, label: str) -> None:
