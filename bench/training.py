@@ -130,6 +130,10 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
             f"({detail['s_per_step']:.2f} s/step, {detail['loss']}, reg every "
             f"{detail['reg_interval']}, bf16 {detail['bf16']})"
         )
+    torch.set_num_threads(1)
+    single, _ = images_per_s(names[0], 2)
+    torch.set_num_threads(cores)
+    log(f"training {names[0]} with 1 thread: {single:.2f} images/s at full resolution")
     steps = 2 if quick else 4
     one = ddp_images_per_s(names[0], 1, steps, cores)
     two = ddp_images_per_s(names[0], 2, steps, cores)
@@ -140,6 +144,7 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     return {
         "training": {
             "images_per_s": rates,
+            "images_per_s_1_thread": {names[0]: single},
             "detail": details,
             "ddp_speedup_1_to_2": two / one,
             "ddp_images_per_s": {"1": one, "2": two},

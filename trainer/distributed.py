@@ -40,8 +40,13 @@ class Dist:
         return self.world > 1
 
 
-def setup() -> Dist:
-    """Join the process group when started by torchrun; pick device and threads."""
+def setup(threads: int | None = None) -> Dist:
+    """Join the process group when started by torchrun; pick device and threads.
+
+    ``threads``: torch CPU threads per process (default: the cores shared by the local
+    processes). On a CPU that other jobs also use, 1 thread per process is faster than 2
+    (measured: quarter_2s 2.5 s/step with 1 thread vs 4.8 s with 2 under load).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -52,7 +57,7 @@ def setup() -> Dist:
         torch.cuda.set_device(local_rank)
     else:
         cores = os.cpu_count() or 1
-        torch.set_num_threads(max(1, cores // max(1, local_world)))
+        torch.set_num_threads(threads or max(1, cores // max(1, local_world)))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     return Dist(rank, world, local_rank, local_world, device)

@@ -600,6 +600,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="override a train config field (repeatable)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads per process (default: cores / local processes; "
+        "1 is faster when other jobs share the CPU)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -611,7 +618,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(
             "train needs --data DIR and --out RUN (and --config NAME for a new run)"
         )
-    dist_info = setup()
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    dist_info = setup(args.threads)
     try:
         return _train(args, dist_info)
     finally:
