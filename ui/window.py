@@ -3,15 +3,16 @@
 Threads: everything here runs on the Qt main thread. One single-shot ``QTimer``,
 re-armed after each frame (so frames never pile up), pulls all that changes: MIDI
 controllers and notes from the host's ``MidiTap`` deque, the engine's held notes, scope
-samples, bank and stats. The note rainbowgram is computed on one worker thread
-(``concurrent.futures``) and picked up by a later frame. Nothing is pushed into Qt from
-the audio or MIDI threads.
+samples, bank and stats. The note rainbowgram is computed in one worker process
+(``concurrent.futures``; numpy's FFT holds the GIL, which the audio callback needs) and
+picked up by a later frame. Nothing is pushed into Qt from the audio or MIDI threads.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import multiprocessing
 import sys
 import time
 from collections import deque
@@ -31,7 +32,8 @@ from ui.keyboard import KeyboardWidget
 from ui.midi_learn import CCMap
 from ui.pad import PadWidget
 from ui.presets_panel import PresetsPanel
-from ui.rainbowgram import LiveRainbowgram, NoteRainbowgram, note_image
+from ui.rainbowgram import LiveRainbowgram, NoteRainbowgram
+from ui.rainbowgram_image import note_image
 from ui.settings import load_settings, save_settings
 from ui.status import StatusPanel, format_status
 from ui.theme import corner_color
@@ -62,7 +64,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.frame_times: deque[float] = deque(maxlen=4000)  # wall seconds per frame
         self.frame_cpu: deque[float] = deque(maxlen=4000)  # GUI-thread CPU s per frame
         self._frame = 0
-        self._pool = concurrent.futures.ThreadPoolExecutor(1, "rainbowgram")
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None  # lazily
         self._pending: tuple[tuple[int, int], concurrent.futures.Future] | None = None
         self._spectral = SpectralConfig()
         self.remember = True  # False: closing does not overwrite the saved state
@@ -444,8 +446,13 @@ class MainWindow(QtWidgets.QMainWindow):
             self._pending = None
             try:
                 self.note_view.show(future.result(), self._note_label(pitch))
-            except ValueError as err:
+            except (
+                ValueError,
+                OSError,
+                RuntimeError,
+            ) as err:  # RuntimeError: pool died
                 self.flash(f"Rainbowgram failed: {err}")
+                self._stop_pool()
         if self.last_pitch is None or self._pending is not None:
             return
         bank = engine.bank
@@ -456,8 +463,18 @@ class MainWindow(QtWidgets.QMainWindow):
         if note is None or key == self.note_view.shown:
             return
         self.note_view.shown = key
+        if self._pool is None:
+            spawn = multiprocessing.get_context(
+                "spawn"
+            )  # no fork of a threaded process
+            self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=spawn)
         future = self._pool.submit(note_image, note, bank.sample_rate, self._spectral)
         self._pending = (key, future)
+
+    def _stop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _note_label(self, pitch: int) -> str:
         return f"note rainbowgram · {note_name(pitch)} (MIDI {pitch}) from the bank"
@@ -519,6 +536,6 @@ class MainWindow(QtWidgets.QMainWindow):
                 print(f"warning: settings not saved ({err})", file=sys.stderr)
         self.keyboard.release_all()
         self.host.shutdown()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stop_pool()
         QtWidgets.QApplication.instance().removeEventFilter(self)
         super().closeEvent(event)
