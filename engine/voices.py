@@ -135,45 +135,189 @@ def read_note(
     return end_pos
 
 
+_SILENT = np.zeros(GUARD + 1, np.float32)  # read by voices that have no note (yet)
+_SILENT.setflags(write=False)
+
+# per-voice state arrays moved together when a voice's slot is compacted
+_FIELDS = (
+    "active",
+    "key",
+    "pitch",
+    "channel",
+    "key_down",
+    "sustained",
+    "stage",
+    "level",
+    "rel_step",
+    "vel_gain",
+    "pos",
+    "base_rate",
+    "started",
+    "xf_left",
+    "private",
+    "stolen",
+    "waiting",
+    "length",
+    "loop_start",
+    "loop_end",
+    "loop_len",
+    "old_length",
+    "old_loop_start",
+    "old_loop_end",
+    "old_loop_len",
+)
+_REFS = ("note", "loop", "old_note", "old_loop")
+
+
+class _Views:
+    """Views of the pool's buffers for ``c`` sounding voices and ``n`` frames.
+
+    Built once per (c, n) and cached, so that a block makes no view objects: the
+    tracemalloc tests hold the callback to less than one block's bytes. Every [c, n]
+    plane is C-contiguous and no ufunc broadcasts: numpy allocates iterator buffers
+    for broadcast or strided 2-D operands, so per-voice values enter the planes
+    through small matrix products instead ([c, 2] @ [2, n]).
+    """
+
+    def __init__(self, pool: VoicePool, c: int, n: int) -> None:
+        p = pool
+
+        def plane(buf: np.ndarray, width: int = n) -> np.ndarray:
+            return buf[: c * width].reshape(c, width)
+
+        self.P, self.T, self.U = plane(p._P), plane(p._T), plane(p._U)
+        self.M = plane(p._M)
+        self.a, self.b, self.fr = plane(p._A), plane(p._B), plane(p._FR)
+        self.oa, self.ob = plane(p._OA), plane(p._OB)
+        self.W = plane(p._W)
+        idx2, ab2 = plane(p._IDX, 2 * n), plane(p._AB, 2 * n)
+        oidx2, oab2 = plane(p._OIDX, 2 * n), plane(p._OAB, 2 * n)
+        self.idx, self.idx1 = idx2[:, :n], idx2[:, n:]
+        self.ab_a, self.ab_b = ab2[:, :n], ab2[:, n:]
+        self.oidx, self.oidx1 = oidx2[:, :n], oidx2[:, n:]
+        self.oab_a, self.oab_b = oab2[:, :n], oab2[:, n:]
+        # [c, 2] coefficients times [2, n] (ramp; ones): rate * t + pos, ws * t + w0
+        self.kp, self.kw = plane(p._KP, 2), plane(p._KW, 2)
+        self.rp, self.rw = p._RP[:, :n], p._RW[:, :n]
+        # [c] per-voice values
+        self.pos, self.rate, self.end = p.pos[:c], p._rate[:c], p._end[:c]
+        self.base_rate, self.waiting = p.base_rate[:c], p.waiting[:c]
+        self.ls, self.le, self.ll = p.loop_start[:c], p.loop_end[:c], p.loop_len[:c]
+        self.length, self.xf = p.length[:c], p.xf_left[:c]
+        self.ole, self.olen = p.old_loop_end[:c], p.old_length[:c]
+        self.stage, self.level, self.l0 = p.stage[:c], p.level[:c], p._l0[:c]
+        self.rel_step, self.vel_gain = p.rel_step[:c], p.vel_gain[:c]
+        self.d, self.t = p._d[:c], p._t[:c]
+        self.ga, self.gb = p._ga[:c], p._gb[:c]
+        self.w0, self.ws, self.w1 = p._w0[:c], p._ws[:c], p._w1[:c]
+        self.m1, self.m2 = p._m1[:c], p._m2[:c]
+        self.kp_rate, self.kp_pos = self.kp[:, 0], self.kp[:, 1]
+        self.kw_ws, self.kw_w0 = self.kw[:, 0], self.kw[:, 1]
+        self.ramp32 = p._ramp32[:n]
+        self.mt = p._mt[:n]
+        # one row per voice: the gathers ([2n] indices in, [2n] samples out) and the
+        # loop wraps of the few voices that cross a loop end in this block
+        self.idx_rows, self.ab_rows = list(idx2), list(ab2)
+        self.oidx_rows, self.oab_rows = list(oidx2), list(oab2)
+        self.t_rows, self.u_rows, self.m_rows = list(self.T), list(self.U), list(self.M)
+
+
 class VoicePool:
-    """``capacity`` voices; ``max_voices`` of them may sound at once."""
+    """``capacity`` voices; ``max_voices`` of them may sound at once.
+
+    Sounding voices occupy slots ``0 .. count - 1`` (a voice that ends is replaced by
+    the last one), so that every per-block operation works on the first ``count``
+    rows of each array at once; only the gathers from each voice's note are a Python
+    loop (one ``take`` per voice, two while its timbre crossfades).
+    """
 
     def __init__(self, capacity: int, max_block: int, sample_rate: int) -> None:
+        cap, k = capacity, max_block
         self.capacity = capacity
+        self.max_block = max_block
         self.sample_rate = sample_rate
         self.max_voices = min(64, capacity)
-        self.active = np.zeros(capacity, bool)
-        self.key = np.zeros(capacity, np.int16)  # MIDI key played
-        self.pitch = np.zeros(capacity, np.int16)  # trained pitch whose note is read
-        self.channel = np.zeros(capacity, np.int8)
-        self.key_down = np.zeros(capacity, bool)
-        self.sustained = np.zeros(capacity, bool)  # key up, held by the pedal
-        self.stage = np.zeros(capacity, np.int8)
-        self.level = np.zeros(capacity, np.float64)
-        self.rel_step = np.zeros(capacity, np.float64)
-        self.vel_gain = np.zeros(capacity, np.float64)
-        self.pos = np.zeros(capacity, np.float64)
-        self.base_rate = np.ones(capacity, np.float64)  # transposition ratio
-        self.started = np.zeros(capacity, np.int64)  # start serial (age)
-        self.xf_left = np.zeros(capacity, np.int64)  # samples of timbre crossfade left
-        self.private = np.zeros(capacity, bool)  # plays its own note, not the bank's
-        self.stolen = np.zeros(capacity, bool)  # fading out after being stolen
-        self._playing = np.zeros(capacity, bool)  # scratch: active and not stolen
+        self.active = np.zeros(cap, bool)
+        self.key = np.zeros(cap, np.int16)  # MIDI key played
+        self.pitch = np.zeros(cap, np.int16)  # trained pitch whose note is read
+        self.channel = np.zeros(cap, np.int8)
+        self.key_down = np.zeros(cap, bool)
+        self.sustained = np.zeros(cap, bool)  # key up, held by the pedal
+        self.stage = np.zeros(cap, np.intp)
+        self.level = np.zeros(cap, np.float64)
+        self.rel_step = np.zeros(cap, np.float64)
+        self.vel_gain = np.zeros(cap, np.float64)
+        self.pos = np.zeros(cap, np.float64)
+        self.base_rate = np.ones(cap, np.float64)  # transposition ratio
+        self.started = np.zeros(cap, np.int64)  # start serial (age)
+        self.xf_left = np.zeros(cap, np.float64)  # samples of timbre crossfade left
+        self.private = np.zeros(cap, bool)  # plays its own note, not the bank's
+        self.stolen = np.zeros(cap, bool)  # fading out after being stolen
+        self.waiting = np.zeros(cap, bool)  # its pitch has no note yet: silent, frozen
+        # the note read and its loop (end inf: none) as numbers for the block maths
+        self.length = np.full(cap, np.inf)
+        self.loop_start = np.zeros(cap, np.float64)
+        self.loop_end = np.full(cap, np.inf)
+        self.loop_len = np.ones(cap, np.float64)
+        self.old_length = np.full(cap, np.inf)
+        self.old_loop_start = np.zeros(cap, np.float64)
+        self.old_loop_end = np.full(cap, np.inf)
+        self.old_loop_len = np.ones(cap, np.float64)
+        self.note: list[np.ndarray | None] = [None] * cap
+        self.loop: list[LoopPoints | None] = [None] * cap
+        self.old_note: list[np.ndarray | None] = [None] * cap
+        self.old_loop: list[LoopPoints | None] = [None] * cap
+        self._count = 0  # voices in slots 0 .. count - 1
+        self._playing = np.zeros(cap, bool)  # scratch: active and not stolen
         self._steal_fade = max(1, round(STEAL_FADE_S * sample_rate))
-        self.note: list[np.ndarray | None] = [None] * capacity
-        self.loop: list[LoopPoints | None] = [None] * capacity
-        self.old_note: list[np.ndarray | None] = [None] * capacity
-        self.old_loop: list[LoopPoints | None] = [None] * capacity
         self._serial = 0
-        self._s = _Scratch(max_block)
         self.bend_ratio = 1.0
         self.pedal = False
         self.loop_enabled = True
         self.xf_len = 1
+        # block buffers (NB: the render writes them; events use only _m1, _m2, _t)
+        self._P = np.empty(cap * k, np.float64)  # [c, n] planes, see _Views
+        self._T = np.empty(cap * k, np.float64)
+        self._U = np.empty(cap * k, np.float64)
+        self._M = np.empty(cap * k, bool)
+        self._IDX = np.zeros(cap * 2 * k, np.intp)
+        self._OIDX = np.zeros(cap * 2 * k, np.intp)
+        self._AB = np.zeros(cap * 2 * k, np.float32)
+        self._OAB = np.zeros(cap * 2 * k, np.float32)
+        self._A = np.empty(cap * k, np.float32)
+        self._B = np.empty(cap * k, np.float32)
+        self._OA = np.empty(cap * k, np.float32)
+        self._OB = np.empty(cap * k, np.float32)
+        self._FR = np.empty(cap * k, np.float32)
+        self._W = np.empty(cap * k, np.float32)
+        self._KP = np.zeros(cap * 2, np.float64)
+        self._KW = np.zeros(cap * 2, np.float32)
+        self._RP = np.stack([np.arange(k, dtype=np.float64), np.ones(k)])
+        self._RW = self._RP.astype(np.float32)
+        self._ramp = np.arange(k, dtype=np.float64)
+        self._ramp32 = self._ramp.astype(np.float32)
+        self._mt = np.empty(k, np.float32)
+        self._rate = np.empty(cap, np.float64)
+        self._end = np.empty(cap, np.float64)
+        self._l0 = np.empty(cap, np.float64)
+        self._d = np.empty(cap, np.float64)
+        self._t = np.empty(cap, np.float64)
+        self._ga = np.empty(cap, np.float32)
+        self._gb = np.empty(cap, np.float32)
+        self._w0 = np.empty(cap, np.float32)
+        self._ws = np.empty(cap, np.float32)
+        self._w1 = np.empty(cap, np.float32)
+        self._m1 = np.empty(cap, bool)
+        self._m2 = np.empty(cap, bool)
+        self._step = np.zeros(5, np.float64)  # level change per block by stage
+        self._views: dict[int, _Views] = {}
+        self._views_n = 0
+        self._arrays = [getattr(self, name) for name in _FIELDS]
+        self._lists = [getattr(self, name) for name in _REFS]
 
     # -- queries (any thread; racy reads, see module docstring) --------------------
     def count(self) -> int:
-        return int(np.count_nonzero(self.active))
+        return self._count
 
     def sounding_pitches(self) -> list[int]:
         """Trained pitches that active voices read (render these first)."""
@@ -183,6 +327,48 @@ class VoicePool:
         """Keys that are down or held by the sustain pedal."""
         held = self.active & (self.key_down | self.sustained)
         return tuple(sorted({int(k) for k in self.key[held]}))
+
+    # -- slots ----------------------------------------------------------------------
+    def _set_note(self, i: int, note: np.ndarray | None, loop: LoopPoints | None):
+        self.note[i], self.loop[i] = note, loop
+        self.waiting[i] = note is None
+        self.length[i] = np.inf if note is None else len(note) - GUARD
+        if loop is None:
+            self.loop_start[i], self.loop_end[i], self.loop_len[i] = 0.0, np.inf, 1.0
+        else:
+            self.loop_start[i], self.loop_end[i] = loop.start, loop.end
+            self.loop_len[i] = loop.length
+
+    def _set_old(self, i: int, note: np.ndarray | None, loop: LoopPoints | None):
+        self.old_note[i], self.old_loop[i] = note, loop
+        self.old_length[i] = np.inf if note is None else len(note) - GUARD
+        if loop is None:
+            self.old_loop_start[i], self.old_loop_end[i] = 0.0, np.inf
+            self.old_loop_len[i] = 1.0
+        else:
+            self.old_loop_start[i], self.old_loop_end[i] = loop.start, loop.end
+            self.old_loop_len[i] = loop.length
+
+    def _clear(self, i: int) -> None:
+        """Slot ``i`` silent and empty (rows past ``count`` always are)."""
+        self.active[i] = self.key_down[i] = self.sustained[i] = False
+        self.stolen[i] = self.private[i] = False
+        self.stage[i], self.level[i], self.rel_step[i] = env.IDLE, 0.0, 0.0
+        self.vel_gain[i], self.xf_left[i] = 0.0, 0
+        self._set_note(i, None, None)
+        self.waiting[i] = False
+        self._set_old(i, None, None)
+
+    def _remove(self, i: int) -> None:
+        """End voice ``i``: the last voice moves into its slot."""
+        last = self._count - 1
+        if i != last:
+            for a in self._arrays:
+                a[i] = a[last]
+            for refs in self._lists:
+                refs[i] = refs[last]
+        self._clear(last)
+        self._count = last
 
     # -- events (audio callback) -------------------------------------------------------
     def note_on(
@@ -215,166 +401,292 @@ class VoicePool:
         self.started[i], self.xf_left[i] = self._serial, 0
         self.private[i] = own is not None
         self.stolen[i] = False
-        self.note[i], self.loop[i] = note, loop
-        self.old_note[i] = self.old_loop[i] = None
+        self._set_note(i, note, loop)
+        self._set_old(i, None, None)
 
     def note_off(self, key: int, channel: int, adsr: env.Adsr) -> None:
-        for i in range(self.capacity):
-            if self.active[i] and self.key_down[i] and self.key[i] == key:
-                if self.channel[i] != channel:
-                    continue
-                self.key_down[i] = False
-                if self.pedal:
-                    self.sustained[i] = True
-                else:
-                    self._release(i, adsr)
+        m, m2 = self._m1, self._m2
+        np.equal(self.key, key, out=m)
+        m &= self.key_down
+        np.equal(self.channel, channel, out=m2)
+        m &= m2
+        if not m.any():
+            return
+        np.greater(self.key_down, m, out=self.key_down)  # key_down and not m
+        if self.pedal:
+            self.sustained |= m
+        else:
+            self._release(m, adsr)
 
     def set_pedal(self, down: bool, adsr: env.Adsr) -> None:
         self.pedal = down
-        if not down:
-            for i in range(self.capacity):
-                if self.active[i] and self.sustained[i]:
-                    self.sustained[i] = False
-                    self._release(i, adsr)
+        if not down and self.sustained.any():
+            m = self._m1
+            np.copyto(m, self.sustained)
+            self.sustained.fill(False)
+            self._release(m, adsr)
 
     def all_notes_off(self, adsr: env.Adsr) -> None:
         """Release every key (the pedal keeps holding, as CC123 in MIDI)."""
-        for i in range(self.capacity):
-            if self.active[i] and self.key_down[i]:
-                self.key_down[i] = False
-                if self.pedal:
-                    self.sustained[i] = True
-                else:
-                    self._release(i, adsr)
+        m = self._m1
+        np.copyto(m, self.key_down)
+        self.key_down.fill(False)
+        if self.pedal:
+            self.sustained |= m
+        else:
+            self._release(m, adsr)
 
     def all_sound_off(self) -> None:
-        self.active[:] = False
-        self.key_down[:] = False
-        self.sustained[:] = False
-        self.stage[:] = env.IDLE
-        for i in range(self.capacity):
-            self._clear_refs(i)
+        for i in range(self._count):
+            self._clear(i)
+        self._count = 0
 
-    def _release(self, i: int, adsr: env.Adsr) -> None:
-        if self.stage[i] != env.RELEASE:
-            self.stage[i] = env.RELEASE
-            self.rel_step[i] = env.release(float(self.level[i]), adsr)
-
-    def _clear_refs(self, i: int) -> None:
-        self.note[i] = self.loop[i] = self.old_note[i] = self.old_loop[i] = None
+    def _release(self, m: np.ndarray, adsr: env.Adsr) -> None:
+        """Start the release of the voices in mask ``m`` ([capacity] bool)."""
+        todo, t = self._m2, self._t
+        np.not_equal(self.stage, env.RELEASE, out=todo)
+        todo &= m
+        np.maximum(self.level, 1e-6, out=t)  # env.release, for every voice at once
+        t /= adsr.release
+        np.copyto(self.rel_step, t, where=todo)
+        np.copyto(self.stage, env.RELEASE, where=todo)
 
     def _free_voice(self, key: int) -> int:
         """A voice slot for a new note; steals by the rule of the module docstring."""
-        playing = self._playing
-        np.greater(self.active, self.stolen, out=playing)  # active and not stolen
-        free = int(np.argmin(self.active))
-        if np.count_nonzero(playing) < self.max_voices and not self.active[free]:
-            return free
+        c = self._count
+        playing = c - int(np.count_nonzero(self.stolen))
+        if playing < self.max_voices and c < self.capacity:
+            self._count = c + 1
+            return c
+        np.greater(self.active, self.stolen, out=self._playing)
         victim = self._victim(key)
-        if self.active[free]:  # no spare slot at all: reuse the victim's at once
+        if c >= self.capacity:  # no spare slot at all: reuse the victim's at once
             return victim
         self.stolen[victim] = True
         self.key_down[victim] = self.sustained[victim] = False
         self.stage[victim] = env.RELEASE
         self.rel_step[victim] = max(float(self.level[victim]), 1e-6) / self._steal_fade
-        return free
+        self._count = c + 1
+        return c
 
     def _victim(self, key: int) -> int:
         """The voice to steal (this allocates a little: only when the pool is full)."""
         cands = np.flatnonzero(self._playing)
         order = cands[np.argsort(self.started[cands])]  # oldest first
-        for i in order:
-            if self.key[i] == key:
-                return int(i)
-        for i in order:
-            if not self.key_down[i]:
-                return int(i)
-        held = self.key[order]
-        lo, hi = int(held.min()), int(held.max())
-        for i in order:
-            if lo < self.key[i] < hi:
-                return int(i)
+        keys = self.key[order]
+        same = np.flatnonzero(keys == key)
+        if same.size:
+            return int(order[same[0]])
+        released = np.flatnonzero(~self.key_down[order])
+        if released.size:
+            return int(order[released[0]])
+        inner = np.flatnonzero((keys > keys.min()) & (keys < keys.max()))
+        if inner.size:
+            return int(order[inner[0]])
         return int(order[0])
 
     # -- timbre ----------------------------------------------------------------------
     def follow_bank(self, bank: NoteBank) -> None:
         """Move each sounding voice to its pitch's note in ``bank``, crossfaded."""
-        for i in range(self.capacity):
-            if not self.active[i] or self.private[i]:
+        notes, lo = bank.notes, bank.pitch_min
+        for i in range(self._count):
+            if self.private[i]:
                 continue
-            k = int(self.pitch[i]) - bank.pitch_min
-            new = bank.notes[k]
+            k = int(self.pitch[i]) - lo
+            new = notes[k]
             cur = self.note[i]
             if new is cur or new is None:
                 continue
-            if cur is None:
-                self.note[i], self.loop[i] = new, bank.loops[k]
-                continue
-            if self.xf_left[i] == 0:
-                self.old_note[i], self.old_loop[i] = cur, self.loop[i]
-                self.xf_left[i] = self.xf_len
-            # else a fade is under way (the pad is moving): it goes on, now towards the
-            # newest note; consecutive timbres differ little, so the swap is smooth
-            self.note[i], self.loop[i] = new, bank.loops[k]
+            if cur is not None:
+                if self.xf_left[i] == 0:
+                    self._set_old(i, cur, self.loop[i])
+                    self.xf_left[i] = self.xf_len
+                # else a fade is under way (the pad is moving): it goes on, now towards
+                # the newest note; consecutive timbres differ little: the swap is smooth
+            self._set_note(i, new, bank.loops[k])
 
     # -- audio -------------------------------------------------------------------------
-    def render(self, mix: np.ndarray, n: int, adsr: env.Adsr) -> None:
-        """Add ``n`` samples of every sounding voice into ``mix[:n]`` (float32)."""
-        s = self._s
-        sig, gain = s.sig[:n], s.gain[:n]
-        unit = s.ramp32[:n]
-        for i in range(self.capacity):
-            if not self.active[i]:
-                continue
-            note = self.note[i]
-            if note is None:  # its pitch is not rendered yet: wait, silent
-                if self.stage[i] == env.RELEASE:  # released before it ever sounded
-                    self.active[i] = False
-                    self.stage[i] = env.IDLE
-                    self._clear_refs(i)
-                continue
-            rate = self.base_rate[i] * self.bend_ratio
-            loop = self.loop[i] if self.loop_enabled else None
-            pos = float(self.pos[i])
-            new_pos = read_note(note, loop, pos, rate, n, sig, s)
-            old = self.old_note[i]
-            if old is not None:
-                self._blend_old(i, old, pos, rate, n, s)
-            l0 = float(self.level[i])
-            stage, l1 = env.advance(
-                int(self.stage[i]), l0, float(self.rel_step[i]), n, adsr
-            )
-            g = float(self.vel_gain[i])
-            if l0 == l1:  # steady (sustain): one scalar gain
-                np.multiply(sig, l0 * g, out=sig)
-            else:
-                np.multiply(unit, (l1 - l0) * g / n, out=gain)
-                gain += l0 * g
-                np.multiply(sig, gain, out=sig)
-            mix[:n] += sig
-            self.level[i], self.stage[i], self.pos[i] = l1, stage, new_pos
-            if stage == env.IDLE or (loop is None and new_pos >= len(note) - GUARD):
-                self.active[i] = False
-                self.stage[i] = env.IDLE
-                self._clear_refs(i)
+    def _views_for(self, c: int, n: int) -> _Views:
+        if n != self._views_n:
+            self._views.clear()
+            self._views_n = n
+        v = self._views.get(c)
+        if v is None:  # once per voice count (and block length): a few KB, kept
+            v = self._views[c] = _Views(self, c, n)
+        return v
 
-    def _blend_old(
-        self, i: int, old: np.ndarray, pos: float, rate: float, n: int, s
-    ) -> None:
-        """Crossfade from the previous timbre's note into ``s.sig`` over ``xf_len``."""
-        loop = self.old_loop[i] if self.loop_enabled else None
-        read_note(old, loop, pos, rate, n, s.old[:n], s)
-        left, total = int(self.xf_left[i]), self.xf_len
-        w0 = max(0.0, 1.0 - left / total)  # weight of the new note at the block start
-        w1 = min(1.0, w0 + n / total)
-        w = s.gain[:n]
-        np.multiply(s.ramp32[:n], (w1 - w0) / n, out=w)
-        w += w0
-        sig = s.sig[:n]
-        sig -= s.old[:n]
-        sig *= w
-        sig += s.old[:n]  # old + w * (new - old)
-        left = max(0, left - n)
-        self.xf_left[i] = left
-        if left == 0:
-            self.old_note[i] = self.old_loop[i] = None
+    def render(self, mix: np.ndarray, n: int, adsr: env.Adsr) -> None:
+        """Add ``n`` samples (<= ``max_block``) of every voice into ``mix[:n]``."""
+        c = self._count
+        if c == 0 or n == 0:
+            return
+        v = self._views_for(c, n)
+        # read positions P = pos + rate * t: [c, n] float64
+        np.multiply(v.base_rate, self.bend_ratio, out=v.rate)
+        np.copyto(v.rate, 0.0, where=v.waiting)  # frozen at the start
+        np.multiply(v.rate, n, out=v.end)
+        v.end += v.pos  # positions after the block (unwrapped)
+        np.copyto(v.kp_rate, v.rate)
+        np.copyto(v.kp_pos, v.pos)
+        np.matmul(v.kp, v.rp, out=v.P)
+        fading = bool(v.xf.any())
+        if fading:  # the previous timbre's notes, read at the same positions
+            self._indices(v, True, v.oidx, v.oidx1)
+        self._indices(v, False, v.idx, v.idx1)
+        # the gathers: one take per note read (idx and idx + 1 in one row)
+        notes, rows, out = self.note, v.idx_rows, v.ab_rows
+        for j in range(c):
+            note = notes[j]
+            (_SILENT if note is None else note).take(rows[j], out=out[j], mode="wrap")
+        sig = v.a
+        np.copyto(v.a, v.ab_a)
+        np.copyto(v.b, v.ab_b)
+        v.b -= v.a
+        v.b *= v.fr
+        sig += v.b  # a + frac * (b - a)
+        if fading:
+            olds, rows, out = self.old_note, v.oidx_rows, v.oab_rows
+            for j in range(c):
+                old = olds[j]
+                (_SILENT if old is None else old).take(rows[j], out=out[j], mode="wrap")
+            np.copyto(v.oa, v.oab_a)
+            np.copyto(v.ob, v.oab_b)
+            v.ob -= v.oa  # NB: the fractions are the same (loop points are integers)
+            v.ob *= v.fr
+            v.oa += v.ob
+            self._crossfade(v, n, sig)
+        self._envelope(v, n, adsr)
+        if len(mix) != n:
+            mix = mix[:n]
+        # mix = sum over voices of sig * (ga + gb * t): two matrix-vector products
+        np.matmul(v.ga, sig, out=v.mt)
+        mix += v.mt
+        np.matmul(v.gb, sig, out=v.mt)
+        v.mt *= v.ramp32
+        mix += v.mt
+        # positions after the block, wrapped into the loops
+        if self.loop_enabled:
+            np.greater_equal(v.end, v.le, out=v.m1)
+            if v.m1.any():
+                np.subtract(v.end, v.ls, out=v.t)
+                np.fmod(v.t, v.ll, out=v.t)
+                v.t += v.ls
+                np.copyto(v.end, v.t, where=v.m1)
+        np.copyto(v.pos, v.end)
+        # voices that ended: released to silence, or read past an unlooped end
+        np.equal(v.stage, env.IDLE, out=v.m1)
+        np.greater_equal(v.pos, v.length, out=v.m2)
+        v.m1 |= v.m2
+        if v.m1.any():
+            for j in np.flatnonzero(v.m1)[::-1]:  # (allocates: only when voices end)
+                self._remove(int(j))
+
+    def _indices(self, v: _Views, old: bool, idx, idx1) -> None:
+        """Read indices ``idx`` and ``idx1`` = idx + 1, and ``v.fr``, from ``v.P``.
+
+        Positions past a loop end wrap into the loop (only the rows of the voices that
+        cross it this block), past the note's end they are clamped (guard zeros).
+        """
+        T, U = v.T, v.U
+        np.copyto(T, v.P)
+        if old:
+            ls, le, ll = self.old_loop_start, self.old_loop_end, self.old_loop_len
+            end_at, length, lengths = v.ole, v.olen, self.old_length
+        else:
+            ls, le, ll = self.loop_start, self.loop_end, self.loop_len
+            end_at, length, lengths = v.le, v.length, self.length
+        m = v.m1
+        if self.loop_enabled:
+            np.greater_equal(v.end, end_at, out=m)
+            if m.any():
+                self._wrap_rows(v, m, ls, le, ll)
+        np.greater(v.end, length, out=m)
+        if m.any():
+            for j in np.flatnonzero(m):  # (allocates a little: notes ending)
+                row = v.t_rows[j]
+                np.minimum(row, lengths[j], out=row)
+        np.floor(T, out=U)
+        np.copyto(idx, U, casting="unsafe")
+        np.subtract(T, U, out=T)
+        np.copyto(v.fr, T, casting="same_kind")
+        U += 1.0
+        np.copyto(idx1, U, casting="unsafe")
+
+    @staticmethod
+    def _wrap_rows(v: _Views, m: np.ndarray, ls, le, ll) -> None:
+        """Rows of ``v.T`` of the voices in ``m`` wrapped into their loops."""
+        for j in np.flatnonzero(m):  # (allocates a little: a voice crossing its loop)
+            t, u, mr = v.t_rows[j], v.u_rows[j], v.m_rows[j]
+            start, end, length = float(ls[j]), float(le[j]), float(ll[j])
+            np.greater_equal(t, end, out=mr)
+            np.subtract(t, start, out=u)
+            np.fmod(u, length, out=u)
+            u += start
+            np.copyto(t, u, where=mr)
+
+    def _crossfade(self, v: _Views, n: int, sig: np.ndarray) -> None:
+        """``sig`` = old + w * (new - old), w rising over ``xf_len`` per fading voice.
+
+        Voices not fading have w = 1 (their old read is of silence).
+        """
+        total = float(self.xf_len)
+        np.multiply(v.xf, -1.0 / total, out=v.t)
+        v.t += 1.0
+        np.maximum(v.t, 0.0, out=v.t)  # weight of the new note at the block start
+        np.copyto(v.w0, v.t, casting="same_kind")
+        v.t += n / total
+        np.minimum(v.t, 1.0, out=v.t)
+        np.copyto(v.w1, v.t, casting="same_kind")
+        np.subtract(v.w1, v.w0, out=v.ws)
+        v.ws *= 1.0 / n
+        np.copyto(v.kw_ws, v.ws)
+        np.copyto(v.kw_w0, v.w0)
+        np.matmul(v.kw, v.rw, out=v.W)
+        sig -= v.oa
+        sig *= v.W
+        sig += v.oa
+        v.xf -= n
+        np.maximum(v.xf, 0, out=v.xf)
+        olds = self.old_note
+        for j in range(len(v.xf)):
+            if olds[j] is not None and v.xf[j] == 0:  # this fade is over
+                self._set_old(j, None, None)
+
+    def _envelope(self, v: _Views, n: int, p: env.Adsr) -> None:
+        """Advance every voice's ADSR by ``n`` samples (``env.advance``, vectorised).
+
+        Sets ``v.ga``/``v.gb``: the gain ramp ga + gb * t over the block (velocity in).
+        """
+        step = self._step
+        step[env.ATTACK] = n / p.attack
+        step[env.DECAY] = -n * (1.0 - p.sustain) / p.decay
+        st, lv, m1, m2 = v.stage, v.level, v.m1, v.m2
+        np.copyto(v.l0, lv)
+        step.take(st, out=v.d, mode="clip")
+        np.copyto(v.d, 0.0, where=v.waiting)  # frozen until its note arrives
+        np.multiply(v.rel_step, n, out=v.t)
+        v.d -= v.t  # releasing voices fall (rel_step is 0 for the others)
+        lv += v.d
+        np.equal(st, env.SUSTAIN, out=m1)
+        np.copyto(lv, p.sustain, where=m1)
+        np.equal(st, env.DECAY, out=m1)  # decays that reach the sustain level
+        np.less_equal(lv, p.sustain, out=m2)
+        m1 &= m2
+        np.copyto(st, env.SUSTAIN, where=m1)
+        np.copyto(lv, p.sustain, where=m1)
+        np.equal(st, env.ATTACK, out=m1)  # attacks that reach full level
+        np.greater_equal(lv, 1.0, out=m2)
+        m1 &= m2
+        np.copyto(st, env.DECAY, where=m1)
+        np.copyto(lv, 1.0, where=m1)
+        np.equal(st, env.RELEASE, out=m1)  # releases that reach silence
+        np.less_equal(lv, 0.0, out=m2)
+        m1 &= m2
+        np.copyto(st, env.IDLE, where=m1)
+        np.copyto(lv, 0.0, where=m1)
+        np.multiply(v.l0, v.vel_gain, out=v.t)
+        np.copyto(v.ga, v.t, casting="same_kind")
+        np.subtract(lv, v.l0, out=v.t)
+        v.t *= v.vel_gain
+        v.t *= 1.0 / n
+        np.copyto(v.gb, v.t, casting="same_kind")
