@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import gc
 import multiprocessing
 import sys
 import time
@@ -243,6 +244,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._adopt_pad(inst.latent_size)
         self.presets.refresh()
         self.apply_midi(*self.devices.midi_choice())
+        # the objects that live for the session (model, widgets) leave the collector's
+        # generations: later collections, which hold the GIL, stay short
+        gc.freeze()
         return True
 
     def _adopt_pad(self, latent_size: int) -> None:
