@@ -605,7 +605,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="torch CPU threads per process (default: cores / local processes; "
-        "1 is faster when other jobs share the CPU)",
+        "1 when the CPU is already busy; 1 is faster when other jobs share it)",
     )
 
 

@@ -333,3 +333,17 @@ def test_train_without_data_is_refused(tmp_path):
     res = _cli("train", "--config", "quarter_2s", "--out", str(tmp_path / "x"))
     assert res.returncode == 2 and "--data" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_time_schedule_stops_at_its_limit(features_for, tmp_path):
+    from trainer.checkpoint import CheckpointManager
+
+    tc = get_train_config("quarter_2s_pilot").replace(
+        time_limit_s=2.0, stage_multiplier=1.0, batch_size=2
+    )
+    feats = features_for(tc.model)
+    trainer = Trainer(tc, feats.images, feats.pitches, log=lambda _m: None)
+    trainer.fit(CheckpointManager(tmp_path), progress_bar=False)
+    assert trainer.elapsed_s >= 2.0 and trainer.images_seen >= 2
+    state = load_checkpoint(tmp_path / "latest.pt")
+    assert state["elapsed_s"] == trainer.elapsed_s
