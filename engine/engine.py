@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 VOICE_CAPACITY = 256  # voice slots preallocated; settings.max_voices may use up to this
-MAX_BLOCK = 4096  # frames mixed per inner step (larger blocks are split)
+MAX_BLOCK = 512  # frames mixed per inner step (larger blocks are split)
 MAX_EVENTS_PER_BLOCK = 512  # events handled per callback; the rest wait a block
 MAX_QUEUED_EVENTS = 65536  # beyond this, push_event drops and counts
 RETIRE_GRACE_S = 1.0  # a replaced bank is kept this long, then the retire thread drops
@@ -187,6 +187,7 @@ class Engine:
         self.scope = ScopeRing(SCOPE_SAMPLES)
         self._events: deque = deque()
         self._mix = np.zeros(MAX_BLOCK, np.float32)
+        self._mix_views: dict[int, np.ndarray] = {}  # n -> self._mix[:n], made once
         self._playing: NoteBank = self.bank  # the bank the voices follow (callback)
         self._handlers = {
             ev.NoteOn: self._on_note_on,
@@ -389,16 +390,26 @@ class Engine:
             self._playing = bank
             self.voices.follow_bank(bank)
         self._drain(bank, cfg)
-        frames, done = len(out), 0
+        frames = len(out)
         master = cfg.settings.master_gain
+        if frames <= MAX_BLOCK:  # the usual case: one step, no per-block views
+            self._step(out, frames, master, cfg)
+            return
+        done = 0
         while done < frames:
             n = min(MAX_BLOCK, frames - done)
-            mix = self._mix[:n]
-            mix.fill(0.0)
-            self.voices.render(mix, n, cfg.adsr)
-            self.output.process(mix, n, master, out[done : done + n])
-            self.scope.write(mix)
+            self._step(out[done : done + n], n, master, cfg)
             done += n
+
+    def _step(self, out: np.ndarray, n: int, master: float, cfg: _Config) -> None:
+        """Mix ``n`` <= MAX_BLOCK frames into ``out`` ([n, channels])."""
+        mix = self._mix_views.get(n)
+        if mix is None:  # once per block length
+            mix = self._mix_views[n] = self._mix[:n]
+        mix.fill(0.0)
+        self.voices.render(mix, n, cfg.adsr)
+        self.output.process(mix, n, master, out)
+        self.scope.write(mix)
 
     def _drain(self, bank: NoteBank, cfg: _Config) -> None:
         q, handlers = self._events, self._handlers

@@ -30,15 +30,25 @@ class OutputStage:
         self._g = np.empty(max_block, np.float32)
         self._release_per_sample = 1.0 / max(1.0, release_s * sample_rate)
         self.peak = 0.0  # peak of the last block after limiting (meters)
+        # block length -> views of the scratch buffers (made once per length)
+        self._views: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def reset(self) -> None:
         self.gain = 1.0
 
     def process(self, mix: np.ndarray, n: int, master: float, out: np.ndarray) -> None:
-        """Write ``mix[:n] * master``, limited, into every channel of ``out[:n]``."""
-        m = mix[:n]
-        m *= master
-        a = self._abs[:n]
+        """Write ``mix[:n] * master``, limited, into every channel of ``out[:n]``.
+
+        Views of the scratch buffers are made once per block length (none per block).
+        """
+        views = self._views.get(n)
+        if views is None:
+            views = self._views[n] = (self._abs[:n], self._ramp[:n], self._g[:n])
+        a, ramp, g = views
+        m = mix if len(mix) == n else mix[:n]
+        col = m[:, None]
+        if master != 1.0:
+            m *= master
         np.abs(m, out=a)
         # argmax needs no reduction buffer (max does), and NaN wins it
         peak = float(a[a.argmax()]) if n else 0.0
@@ -51,12 +61,11 @@ class OutputStage:
         g0 = self.gain
         g1 = min(target, g0 + n * self._release_per_sample, 1.0)
         if g0 != 1.0 or g1 != 1.0:
-            g = self._g[:n]
-            np.multiply(self._ramp[:n], (g1 - g0) / n, out=g)
+            np.multiply(ramp, (g1 - g0) / n, out=g)
             g += g0
             m *= g
             np.minimum(m, CEILING, out=m)  # not np.clip: it allocates per call
             np.maximum(m, -CEILING, out=m)
         self.gain = g1
         self.peak = min(peak * max(g0, g1), CEILING)
-        out[:n] = m[:, None]
+        np.copyto(out if len(out) == n else out[:n], col)

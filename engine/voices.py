@@ -314,6 +314,19 @@ class VoicePool:
         self._views_n = 0
         self._arrays = [getattr(self, name) for name in _FIELDS]
         self._lists = [getattr(self, name) for name in _REFS]
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run the rare block paths once, so that numpy's per-signature loop caches
+        are filled here and not inside the audio callback (a loop crossing its end)."""
+        t, u, m = self._t[:2], self._d[:2], self._m1[:2]
+        t.fill(1.0)
+        np.fmod(t, self.loop_len[:2], out=t)
+        np.fmod(u, 1.0, out=u)
+        np.minimum(t, 1.0, out=t)
+        np.greater_equal(t, 1.0, out=m)
+        np.copyto(t, u, where=m)
+        np.flatnonzero(m)
 
     # -- queries (any thread; racy reads, see module docstring) --------------------
     def count(self) -> int:
@@ -354,7 +367,7 @@ class VoicePool:
         self.active[i] = self.key_down[i] = self.sustained[i] = False
         self.stolen[i] = self.private[i] = False
         self.stage[i], self.level[i], self.rel_step[i] = env.IDLE, 0.0, 0.0
-        self.vel_gain[i], self.xf_left[i] = 0.0, 0
+        self.vel_gain[i], self.xf_left[i], self.pos[i] = 0.0, 0, 0.0
         self._set_note(i, None, None)
         self.waiting[i] = False
         self._set_old(i, None, None)
@@ -391,18 +404,18 @@ class VoicePool:
             )
         else:
             note, loop, pitch = own
+        if self.active[i]:  # a stolen slot reused at once: start from a clean slot
+            self._clear(i)
+        # NB: a slot past ``count`` is clean (``_clear``): set what differs only
         self._serial += 1
-        self.active[i] = True
+        self.active[i] = self.key_down[i] = True
         self.key[i], self.pitch[i], self.channel[i] = key, pitch, channel
-        self.key_down[i], self.sustained[i] = True, False
-        self.stage[i], self.level[i], self.rel_step[i] = env.ATTACK, 0.0, 0.0
-        self.vel_gain[i], self.pos[i] = gain, 0.0
+        self.stage[i], self.vel_gain[i] = env.ATTACK, gain
         self.base_rate[i] = 2.0 ** ((key - pitch) / 12.0)
-        self.started[i], self.xf_left[i] = self._serial, 0
-        self.private[i] = own is not None
-        self.stolen[i] = False
+        self.started[i] = self._serial
+        if own is not None:
+            self.private[i] = True
         self._set_note(i, note, loop)
-        self._set_old(i, None, None)
 
     def note_off(self, key: int, channel: int, adsr: env.Adsr) -> None:
         m, m2 = self._m1, self._m2
@@ -410,13 +423,18 @@ class VoicePool:
         m &= self.key_down
         np.equal(self.channel, channel, out=m2)
         m &= m2
-        if not m.any():
-            return
-        np.greater(self.key_down, m, out=self.key_down)  # key_down and not m
-        if self.pedal:
-            self.sustained |= m
-        else:
-            self._release(m, adsr)
+        pedal = self.pedal
+        while True:  # usually one voice: scalar work, no scan per voice
+            i = int(m.argmax())
+            if not m[i]:
+                return
+            m[i] = False
+            self.key_down[i] = False
+            if pedal:
+                self.sustained[i] = True
+            elif self.stage[i] != env.RELEASE:
+                self.stage[i] = env.RELEASE
+                self.rel_step[i] = env.release(float(self.level[i]), adsr)
 
     def set_pedal(self, down: bool, adsr: env.Adsr) -> None:
         self.pedal = down

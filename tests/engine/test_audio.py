@@ -194,15 +194,13 @@ def test_callback_allocates_less_than_one_block(playing_engine, jack_server):
     import sounddevice as sd
 
     rate, _ = jack_server
-    # 512 frames: Engine.process itself keeps ~1.5 KB of small numpy views alive at
-    # its peak, close to a 256-frame block's 2 KB (reported to the engine's owner)
-    out = AudioOutput(playing_engine, AudioSettings(sample_rate=rate, blocksize=512))
-    outdata = np.zeros((512, 2), np.float32)
+    out = AudioOutput(playing_engine, AudioSettings(sample_rate=rate, blocksize=256))
+    outdata = np.zeros((256, 2), np.float32)
     flags, xrun = sd.CallbackFlags(), sd.CallbackFlags(sd._lib.paOutputUnderflow)
 
     def run(n):
         for i in range(n or 3000):
-            out._callback(outdata, 512, None, xrun if i % 100 == 99 else flags)
+            out._callback(outdata, 256, None, xrun if i % 100 == 99 else flags)
 
     growth, retained = _peak_growth(run)
     assert np.abs(outdata).max() > 0.0  # the notes sound
@@ -214,7 +212,7 @@ def test_callback_allocates_less_than_one_block(playing_engine, jack_server):
 @pytest.mark.audio
 def test_running_stream_allocates_less_than_one_block(playing_engine, jack_server):
     rate, _ = jack_server
-    block = 512  # see above; PortAudio adapts it to the server's period
+    block = 256  # PortAudio adapts it to the server's period
     out = AudioOutput(playing_engine, AudioSettings(sample_rate=rate, blocksize=block))
 
     def run(n):
