@@ -437,3 +437,33 @@ def test_bad_settings_are_refused(kwargs):
 def test_an_object_without_the_instrument_interface_is_refused():
     with pytest.raises(ValueError, match="is not an instrument"):
         Engine(object())
+
+
+def test_a_flood_of_events_leaves_no_stuck_note(instrument, flute):
+    """53 events per block (10,000/s at 48 kHz, 256 frames), then every key up."""
+    engine = Engine(instrument)
+    engine.render_timbre(flute, list(range(24, 85)))
+    rng = np.random.default_rng(3)
+    out = np.zeros((BLOCK, 2), np.float32)
+    down: list[int] = []
+    for _ in range(200):
+        for r, a, b in rng.integers(0, 128, size=(53, 3)):
+            if r < 10:
+                engine.push_event(ev.PitchBend(int(a) * 128 - 8192))
+            elif r < 14:
+                engine.push_event(ev.ControlChange(64, int(a)))  # the pedal too
+            elif down and r < 70:
+                engine.push_event(ev.NoteOff(down.pop(int(b) % len(down))))
+            else:
+                down.append(21 + int(a) % 88)
+                engine.push_event(ev.NoteOn(down[-1], 1 + int(b) % 127))
+        engine.process(out)
+        playing = engine.voices.active & ~engine.voices.stolen
+        assert np.count_nonzero(playing) <= 64 and np.isfinite(out).all()
+    assert engine.voices.count() > 0
+    for key in down:
+        engine.push_event(ev.NoteOff(key))
+    engine.push_event(ev.ControlChange(64, 0))
+    play(engine, 0.5)
+    assert engine.held_notes() == () and engine.voices.count() == 0
+    assert engine.stats().callback_errors == 0 and engine.stats().events_dropped == 0

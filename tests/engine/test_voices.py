@@ -161,3 +161,49 @@ def test_keys_outside_the_trained_range_are_transposed(bank):
     assert pool.pitch[i21] == 24 and pool.base_rate[i21] == pytest.approx(
         2 ** (-3 / 12)
     )
+
+
+@pytest.mark.parametrize("bend", [1.0, 2 ** (-150 / 1200), 2 ** (700 / 1200)])
+def test_the_vectorised_pool_plays_what_each_voice_reads(bank, note, bend):
+    """Every voice's block equals ``read_note`` at its own rate, loops included."""
+    audio, loop = note
+    adsr = env.Adsr(1, 1, 1.0, 100)  # full level from the second block on
+    pool = VoicePool(16, 512, SR)
+    keys = (40, 60, 67, 90)  # 90: transposed up from the top trained pitch
+    gains = (1.0, 0.5, 0.25, 0.75)
+    for k, g in zip(keys, gains, strict=True):
+        pool.note_on(k, g, 0, bank)
+    pool.bend_ratio = bend
+    rates = [bend * 2.0 ** ((k - min(k, 84)) / 12) for k in keys]
+    pos = [0.0] * len(keys)
+    s, sig, n = _Scratch(512), np.empty(200, np.float32), 200
+    mix = np.zeros(n, np.float32)
+    for block in range(320):  # 4 s: every voice crosses its loop end
+        mix.fill(0.0)
+        pool.render(mix, n, adsr)
+        expect = np.zeros(n, np.float64)
+        for j, (rate, g) in enumerate(zip(rates, gains, strict=True)):
+            pos[j] = read_note(audio, loop, pos[j], rate, n, sig, s)
+            expect += g * sig
+        if block:
+            np.testing.assert_allclose(mix, expect, atol=2e-5)
+    assert pool.count() == 4
+
+
+def test_a_voice_in_a_freed_slot_starts_at_the_note_start(bank):
+    adsr = env.Adsr.from_seconds(0.001, 0.01, 1.0, 0.01, SR)
+    pool = VoicePool(16, 512, SR)
+    first, again = np.zeros(256, np.float32), np.zeros(256, np.float32)
+    pool.note_on(50, 1.0, 0, bank)
+    pool.note_on(60, 1.0, 0, bank)
+    pool.render(first, 256, adsr)
+    for _ in range(20):
+        pool.render(np.zeros(256, np.float32), 256, adsr)
+    pool.note_off(50, 0, adsr)
+    pool.note_off(60, 0, adsr)
+    while pool.count():
+        pool.render(np.zeros(256, np.float32), 256, adsr)
+    pool.note_on(60, 1.0, 0, bank)  # into slot 0, where key 50 played
+    pool.note_on(50, 1.0, 0, bank)
+    pool.render(again, 256, adsr)
+    np.testing.assert_allclose(again, first, atol=1e-6)
