@@ -455,14 +455,14 @@ class Trainer:
             for key, value in last.items():
                 sums[key] = sums.get(key, 0.0) + value
             count += 1
-            bar.update(per_step)
             if self.schedule.kind == "time":
                 left = max(0.0, tc.time_limit_s - self.elapsed_s)
                 bar.set_postfix_str(
-                    f"p={last['progress']:.2f} left {left / 3600:.2f} h"
+                    f"p={last['progress']:.2f} left {left / 3600:.2f} h", refresh=False
                 )
             else:
-                bar.set_postfix_str(f"p={last['progress']:.2f}")
+                bar.set_postfix_str(f"p={last['progress']:.2f}", refresh=False)
+            bar.update(per_step)
             before, now = self.images_seen - per_step, self.images_seen
             if _crossed(before, now, tc.summary_every) and summaries and count:
                 rate = (now - start_images) / max(
