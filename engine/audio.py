@@ -13,10 +13,21 @@ PortAudio lists only the servers that were up when it was initialised: after sta
 JACK server in this process's lifetime call ``reinitialize_portaudio()``, and call
 ``terminate_portaudio()`` before stopping that server (else libportaudio aborts at
 exit).
+
+Garbage collection: a full collection scans every object of the process (torch's
+included) in whichever thread happens to allocate, and the benchmark caught one inside
+the audio callback (88 ms). ``AudioOutput.start`` therefore moves every object alive at
+that moment out of the collector's reach (``gc.freeze``): later full collections scan
+only what was made since, a few ms at most. It also lowers the interpreter's thread
+switch interval to ``SWITCH_INTERVAL_S`` (never raises it): the callback enters
+Python only once it holds the GIL, and a thread that keeps it (the renderer's glue)
+is asked to let go after this interval, not after CPython's default 5 ms.
 """
 
 from __future__ import annotations
 
+import gc
+import sys
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +47,8 @@ __all__ = [
     "terminate_portaudio",
     "set_jack_client_name",
 ]
+
+SWITCH_INTERVAL_S = 0.001  # the GIL switch interval while a stream plays (at most)
 
 _LATENCY_NAMES = ("low", "high")
 
@@ -267,6 +280,8 @@ class AudioOutput:
         if self._stream is not None:
             return
         s = self.settings
+        gc.freeze()  # see the module docstring: no long collection in the callback
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
         try:
             stream = sd.OutputStream(
                 device=self.device.index,

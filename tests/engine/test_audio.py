@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from engine.audio import (
+    SWITCH_INTERVAL_S,
     AudioDeviceError,
     AudioOutput,
     AudioSettings,
@@ -142,6 +144,9 @@ def test_stream_plays_the_processor_bit_exactly(jack_server):
             captured.clear()
             assert enough.wait(timeout=20), "no audio came back through JACK"
             assert out.active
+            # a playing stream: old objects frozen for the collector, short GIL turns
+            assert gc.get_freeze_count() > 0
+            assert sys.getswitchinterval() <= SWITCH_INTERVAL_S
     assert out.callbacks > 0 and not out.active
     assert saw.xruns == out.xruns  # the driver mirrors its count into the processor
     signal = np.concatenate(captured)
