@@ -6,8 +6,18 @@ NB: those reads are racy by design (a voice may start or stop meanwhile); they o
 steer the render order and the display, and numpy reads of small int/bool arrays
 cannot tear an element.
 
-Per block, every method here works on preallocated buffers with ``out=`` operations
-and basic slicing: nothing block-sized is allocated.
+Layout: sounding voices occupy slots ``0 .. count - 1`` (an ending voice is replaced
+by the last one), so a block works on all of them at once: read positions, loop wraps,
+interpolation, crossfades and envelopes are [voices, frames] planes, and the mix is two
+matrix-vector products (gain ramp ga + gb * t per voice). Only the gathers from each
+voice's note stay a Python loop (one ``take`` per voice; two while its timbre fades).
+Events cost O(1) Python work each: note-off, pedal and all-notes-off are masked
+numpy operations over the slot arrays, never a Python loop over the slots.
+
+Per block nothing is allocated but a few small objects: the planes are views made once
+per (voice count, block length) and cached (``_Views``), and no ufunc broadcasts or
+reads a strided 2-D operand (numpy 2 allocates iterator buffers of up to 64 KB for
+those). 64 voices with pitch bend cost about 0.2 ms per 256-frame block (was ~1 ms).
 
 Stealing rule (when all ``max_voices`` are busy), JUCE's ``findVoiceToSteal``:
 1. a voice already playing the same key (the retrigger reuses it);
