@@ -8,8 +8,8 @@
     python main.py bench [--json]      the speed and memory benchmark
 
 A global ``--model PATH`` selects a model bundle (default: the shipped model).
-Errors a user can cause (a missing file, a bad preset, no audio device) print one sentence
-and exit with a non-zero code; they never end in a traceback.
+Errors a user can cause (a missing file, a bad preset, no audio device) print one
+sentence and exit with a non-zero code; they never end in a traceback.
 """
 
 from __future__ import annotations
@@ -21,12 +21,20 @@ from collections.abc import Sequence
 
 def _add_play(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("play", help="play from MIDI input (headless)")
-    p.add_argument("--headless", action="store_true", help="no window (the only mode here)")
+    p.add_argument(
+        "--headless", action="store_true", help="no window (the only mode here)"
+    )
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--midi-port", metavar="NAME", help="open the input port containing NAME")
-    g.add_argument("--virtual-port", metavar="NAME", help="open a virtual MIDI input port")
+    g.add_argument(
+        "--midi-port", metavar="NAME", help="open the input port containing NAME"
+    )
+    g.add_argument(
+        "--virtual-port", metavar="NAME", help="open a virtual MIDI input port"
+    )
     p.add_argument("--midi-backend", metavar="API", help="alsa, jack, coremidi, winmm")
-    p.add_argument("--channel", type=int, metavar="N", help="listen to MIDI channel 1-16 only")
+    p.add_argument(
+        "--channel", type=int, metavar="N", help="listen to MIDI channel 1-16 only"
+    )
     p.add_argument("--preset", metavar="P", help="preset name or JSON file")
     p.add_argument("--seed", type=int, help="random timbre from this seed (no preset)")
     p.add_argument("--device", metavar="D", help="audio output device name or index")
@@ -43,8 +51,12 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--preset", metavar="P")
     g.add_argument("--seed", type=int)
-    p.add_argument("--interpolate", type=float, metavar="SECONDS",
-                   help="a new random timbre every SECONDS, slerped, one latent per note")
+    p.add_argument(
+        "--interpolate",
+        type=float,
+        metavar="SECONDS",
+        help="a new random timbre every SECONDS, slerped, one latent per note",
+    )
     p.add_argument("--sample-rate", type=int, default=48000, metavar="SR")
 
 
@@ -59,16 +71,25 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure speed (prints figures)")
-    p.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    p.add_argument(
+        "--json", action="store_true", help="one JSON object on the last line"
+    )
     p.add_argument("--sections", metavar="A,B", help="only these sections")
-    p.add_argument("--quick", action="store_true", help="shorter runs (for smoke tests)")
+    p.add_argument(
+        "--quick", action="store_true", help="shorter runs (for smoke tests)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="main.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="main.py", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--model", metavar="PATH", help="model bundle (.safetensors)")
-    parser.add_argument("--screenshot", metavar="FILE.png",
-                        help="open the window, play a note, save a screenshot, exit")
+    parser.add_argument(
+        "--screenshot",
+        metavar="FILE.png",
+        help="open the window, play a note, save a screenshot, exit",
+    )
     sub = parser.add_subparsers(dest="command")
     _add_play(sub)
     _add_render(sub)
@@ -85,8 +106,8 @@ class UserError(Exception):
 def load_instrument(model: str | None, sample_rate: int):
     """The instrument the engine plays, by injection (the engine never imports torch).
 
-    A ``.sf2``/``.sf3`` path loads a SoundFont instrument with the same interface; anything
-    else is a GANSynth model bundle (default: the shipped model).
+    A ``.sf2``/``.sf3`` path loads a SoundFont instrument with the same interface;
+    anything else is a GANSynth model bundle (default: the shipped model).
     """
     if model and model.lower().endswith((".sf2", ".sf3")):
         from instrument.soundfont import SoundFontInstrument

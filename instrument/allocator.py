@@ -2,8 +2,8 @@
 
 glibc's malloc returns every large activation buffer to the kernel, so each forward pass
 pays for page faults. jemalloc must be loaded before the process starts: ``reexec()``
-re-executes the current command once with ``LD_PRELOAD`` and jemalloc's settings, and does
-nothing when jemalloc is missing, already loaded, or the platform is not Linux.
+re-executes the current command once with ``LD_PRELOAD`` and jemalloc's settings, and
+does nothing when jemalloc is missing, already loaded, or the platform is not Linux.
 """
 
 from __future__ import annotations

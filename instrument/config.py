@@ -30,15 +30,21 @@ def _exact_div(a: int, b: int, what: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class SpectralConfig:
-    """The IF-Mel spectral image of one note: [frames, bins, 2] = [log-mel power, mel IF]."""
+    """The IF-Mel image of one note: [frames, bins, 2] = [log-mel power, mel IF]."""
 
     sample_rate: int = 16000  # Hz of the model's audio
     audio_length: int = 64000  # samples per note (4 s at 16 kHz)
-    n_fft: int = 2048  # STFT frame length = FFT length; bins kept = n_fft // 2 (DC dropped)
+    n_fft: int = (
+        2048  # STFT frame length = FFT length; bins kept = n_fft // 2 (DC dropped)
+    )
     hop_length: int = 512  # 75 % overlap, as the reference
     n_frames: int = 128  # time frames of the image
-    mel: bool = True  # True: IF-Mel (log mel power, mel IF); False: linear IF (log magnitude, IF)
-    mag_normalizer: tuple[float, float] = (0.0661371661726, 0.113718730221)  # a, b: y = a*x+b
+    # True: IF-Mel (log mel power, mel IF); False: linear IF (log magnitude, IF)
+    mel: bool = True
+    mag_normalizer: tuple[float, float] = (
+        0.0661371661726,
+        0.113718730221,
+    )  # a, b: y = a*x+b
     if_normalizer: tuple[float, float] = (0.8, 0.0)  # a, b for the IF channel
 
     def __post_init__(self) -> None:
@@ -87,7 +93,7 @@ class SpectralConfig:
 
 @dataclass(frozen=True, slots=True)
 class ModelConfig:
-    """A progressive GANSynth generator (and its discriminator) for one spectral image."""
+    """A progressive GANSynth generator (and its discriminator) for one image."""
 
     name: str
     spectral: SpectralConfig = field(default_factory=SpectralConfig)
@@ -95,7 +101,15 @@ class ModelConfig:
     pitch_min: int = 24  # lowest MIDI pitch of the one-hot
     pitch_max: int = 84  # highest MIDI pitch of the one-hot (inclusive)
     start_shape: tuple[int, int] = (2, 16)  # [frames, bins] of the first block
-    channels: tuple[int, ...] = (256, 256, 256, 256, 128, 64, 32)  # per block, low res first
+    channels: tuple[int, ...] = (
+        256,
+        256,
+        256,
+        256,
+        128,
+        64,
+        32,
+    )  # per block, low res first
     kernel_size: int = 3
 
     def __post_init__(self) -> None:
@@ -105,7 +119,8 @@ class ModelConfig:
             raise ValueError(f"latent_size must be positive, got {self.latent_size}")
         if not 0 <= self.pitch_min <= self.pitch_max <= 127:
             raise ValueError(
-                f"pitch range {self.pitch_min}-{self.pitch_max} is not inside MIDI 0-127"
+                f"pitch range {self.pitch_min}-{self.pitch_max} "
+                "is not inside MIDI 0-127"
             )
         if not self.channels or any(c <= 0 for c in self.channels):
             raise ValueError(f"channels must be positive, got {self.channels}")
@@ -114,8 +129,9 @@ class ModelConfig:
         h, w = self.final_shape
         if (h, w) != (self.spectral.n_frames, self.spectral.n_bins):
             raise ValueError(
-                f"start {self.start_shape} x 2^{self.num_resolutions - 1} gives {h}x{w}, "
-                f"but the spectral image is {self.spectral.n_frames}x{self.spectral.n_bins}"
+                f"start {self.start_shape} x 2^{self.num_resolutions - 1} "
+                f"gives {h}x{w}, but the spectral image is "
+                f"{self.spectral.n_frames}x{self.spectral.n_bins}"
             )
 
     @property

@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded RNG and the General MIDI SoundFont for real instrument notes."""
+"""Shared fixtures: a seeded RNG and a General MIDI SoundFont for real notes."""
 
 from __future__ import annotations
 
@@ -21,7 +21,9 @@ def soundfont_path():
 
     path = find_soundfont()
     if path is None:
-        pytest.fail("no General MIDI SoundFont found: run tools/setup.sh (fluid-soundfont-gm)")
+        pytest.fail(
+            "no General MIDI SoundFont found: run tools/setup.sh (fluid-soundfont-gm)"
+        )
     return path
 
 

@@ -1,4 +1,4 @@
-"""python -m trainer SUBCOMMAND: build datasets, train, export and evaluate GANSynth models.
+"""python -m trainer SUBCOMMAND: build datasets, train, export and evaluate models.
 
 Each subcommand lives in its own module, which provides ``configure(parser)`` (its
 arguments) and ``run(args) -> int`` (exit code).
@@ -13,7 +13,10 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "build-dataset": ("trainer.build_dataset", "render or collect an NSynth-format dataset"),
+    "build-dataset": (
+        "trainer.build_dataset",
+        "render or collect an NSynth-format dataset",
+    ),
     "train": ("trainer.train", "train a GANSynth model (resumable; torchrun for DDP)"),
     "export": ("trainer.export", "export a run's EMA generator as a model bundle"),
     "eval": ("trainer.evaluate", "pitch accuracy, pitch entropy, NDB and diversity"),
@@ -21,7 +24,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer", description=__doc__.splitlines()[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text)
