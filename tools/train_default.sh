@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Continue training the shipped default model (config quarter_2s) in the background-friendly
+# way it was started: two gloo processes with one thread each and 4 notes each (batch 8).
+#   bash tools/train_default.sh            # renders the data set if missing, resumes, trains
+#   bash tools/train_default.sh --save     # copies the resumable state into train-state/
+#                                          # and exports the EMA generator as the default model
+# The data set is rebuilt by the command below (never committed); the resumable state lives
+# in train-state/quarter_2s/ (committed at most once per session).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-data/fluidr3}
+RUN=${RUN:-runs/default}
+STATE=train-state/quarter_2s
+MODEL=instrument/models/default.safetensors
+SF2=/usr/share/sounds/sf2/FluidR3_GM.sf2
+# the acoustic GM programs of trainer.gm.default_programs() without the ones FluidR3 plays
+# off pitch or with no clear pitch: 9 glockenspiel, 14 tubular bells, 47 timpani, 52/53 voices
+PROGRAMS=0,1,3,6,8,10,11,12,13,15,24,25,32,40,41,42,43,44,45,46,48,49,56,57,58,59,60,61,64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79
+
+if [[ "${1:-}" == "--save" ]]; then
+  mkdir -p "$STATE" "$(dirname "$MODEL")"
+  for f in latest.pt best.pt run.json; do
+    [[ -f "$RUN/$f" ]] && cp "$RUN/$f" "$STATE/$f"
+  done
+  .venv/bin/python -m trainer export "$RUN" --out "$MODEL" --checkpoint "${CHECKPOINT:-latest}"
+  exit 0
+fi
+
+if [[ ! -f "$DATA/examples.json" ]]; then
+  .venv/bin/python -m trainer build-dataset --soundfont "$SF2" --out "$DATA" \
+    --velocities 50,100,127 --programs "$PROGRAMS"
+fi
+mkdir -p "$RUN"
+if [[ ! -f "$RUN/latest.pt" && -f "$STATE/latest.pt" ]]; then
+  cp "$STATE"/* "$RUN"/
+fi
+resume=()
+[[ -f "$RUN/latest.pt" ]] && resume=(--resume)
+exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
+  --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 "${resume[@]}"
