@@ -7,17 +7,26 @@ steer the render order and the display, and numpy reads of small int/bool arrays
 cannot tear an element.
 
 Layout: sounding voices occupy slots ``0 .. count - 1`` (an ending voice is replaced
-by the last one), so a block works on all of them at once: read positions, loop wraps,
-interpolation, crossfades and envelopes are [voices, frames] planes, and the mix is two
-matrix-vector products (gain ramp ga + gb * t per voice). Only the gathers from each
-voice's note stay a Python loop (one ``take`` per voice; two while its timbre fades).
-Events cost O(1) Python work each: note-off, pedal and all-notes-off are masked
-numpy operations over the slot arrays, never a Python loop over the slots.
+by the last one). Envelopes, positions, loop wraps and crossfade weights advance for
+all voices at once ([count] arrays). Events cost O(1) Python work each: note-off,
+pedal and all-notes-off are masked numpy operations over the slot arrays, never a
+Python loop over the slots.
 
-Per block nothing is allocated but a few small objects: the planes are views made once
-per (voice count, block length) and cached (``_Views``), and no ufunc broadcasts or
-reads a strided 2-D operand (numpy 2 allocates iterator buffers of up to 64 KB for
-those). 64 voices with pitch bend cost about 0.2 ms per 256-frame block (was ~1 ms).
+The samples take one of two paths per block, chosen for the GIL as much as for speed:
+numpy releases the GIL in any operation on more than 500 elements and in every
+``take``, and each release lets another Python thread (the renderer's glue) in, which
+the callback may then wait for (the benchmark saw 87-322 ms callbacks on a loaded
+2-core machine when every block released it ~25 times).
+- No voice resampled (no bend, keys inside the trained range): voice by voice with
+  [n]-sized slice operations (``read_note``'s fast path). No GIL release at 256 frames.
+- Some voice resampled: all voices at once in [voices, frames] planes (``_Planes``),
+  one ``take`` per note read and a matrix-vector product for the mix: about 0.2 ms
+  for 64 bent voices at 256 frames, where voice by voice costs ~1 ms and releases the
+  GIL in two ``take`` calls per voice anyway.
+
+Per block nothing is allocated but a few small objects: views are made once per
+(voice count, block length) and cached, and no ufunc broadcasts or reads a strided
+2-D operand (numpy 2 allocates iterator buffers of up to 64 KB for those).
 
 Stealing rule (when all ``max_voices`` are busy), JUCE's ``findVoiceToSteal``:
 1. a voice already playing the same key (the retrigger reuses it);
@@ -83,6 +92,19 @@ class _Scratch:
         self.sig = np.empty(max_block, np.float32)
         self.old = np.empty(max_block, np.float32)
         self.gain = np.empty(max_block, np.float32)
+        self.w = np.empty(max_block, np.float32)
+        self._views: dict[int, tuple] = {}
+
+    def views(self, n: int) -> tuple:
+        """(ramp, pos, tmp, mask, idx, idx1, frac, a, b) cut to ``n`` (once per n)."""
+        v = self._views.get(n)
+        if v is None:
+            v = self._views[n] = tuple(
+                x[:n]
+                for x in (self.ramp, self.pos, self.tmp, self.mask, self.idx)
+                + (self.idx1, self.frac, self.a, self.b)
+            )
+        return v
 
 
 def read_note(
@@ -116,8 +138,8 @@ def read_note(
             out[:k] += s.a[:k]
         out[k:n] = 0.0
         return end_pos
-    P, tmp, mask = s.pos[:n], s.tmp[:n], s.mask[:n]
-    np.multiply(s.ramp[:n], rate, out=P)
+    ramp, P, tmp, mask, idx, idx1, frac, a, b = s.views(n)  # (no views made here)
+    np.multiply(ramp, rate, out=P)
     P += pos
     if loop is not None and end_pos > loop.end:
         np.greater_equal(P, loop.end, out=mask)
@@ -127,21 +149,18 @@ def read_note(
         np.copyto(P, tmp, where=mask)
         end_pos = loop.start + math.fmod(end_pos - loop.start, loop.length)
     np.minimum(P, length, out=P)
-    idx, idx1 = s.idx[:n], s.idx1[:n]
     np.floor(P, out=tmp)
     np.copyto(idx, tmp, casting="unsafe")
     np.subtract(P, tmp, out=tmp)
-    frac = s.frac[:n]
     np.copyto(frac, tmp, casting="same_kind")
     np.add(idx, 1, out=idx1)
-    a, b = s.a[:n], s.b[:n]
     # the ndarray method (np.take's wrapper leaks a little per call); idx is in range,
     # so "wrap" changes nothing, and unlike "raise" it needs no temporary buffer
     note.take(idx, out=a, mode="wrap")
     note.take(idx1, out=b, mode="wrap")
     np.subtract(b, a, out=b)
     np.multiply(b, frac, out=b)
-    np.add(a, b, out=out[:n])
+    np.add(a, b, out=out if len(out) == n else out[:n])
     return end_pos
 
 
@@ -180,36 +199,14 @@ _REFS = ("note", "loop", "old_note", "old_loop")
 
 
 class _Views:
-    """Views of the pool's buffers for ``c`` sounding voices and ``n`` frames.
+    """Views of the pool's per-voice arrays for ``c`` sounding voices.
 
-    Built once per (c, n) and cached, so that a block makes no view objects: the
-    tracemalloc tests hold the callback to less than one block's bytes. Every [c, n]
-    plane is C-contiguous and no ufunc broadcasts: numpy allocates iterator buffers
-    for broadcast or strided 2-D operands, so per-voice values enter the planes
-    through small matrix products instead ([c, 2] @ [2, n]).
+    Built once per voice count and cached, so that a block makes no view objects: the
+    tracemalloc tests hold the callback to less than one block's bytes.
     """
 
-    def __init__(self, pool: VoicePool, c: int, n: int) -> None:
+    def __init__(self, pool: VoicePool, c: int) -> None:
         p = pool
-
-        def plane(buf: np.ndarray, width: int = n) -> np.ndarray:
-            return buf[: c * width].reshape(c, width)
-
-        self.P, self.T, self.U = plane(p._P), plane(p._T), plane(p._U)
-        self.M = plane(p._M)
-        self.a, self.b, self.fr = plane(p._A), plane(p._B), plane(p._FR)
-        self.oa, self.ob = plane(p._OA), plane(p._OB)
-        self.W = plane(p._W)
-        idx2, ab2 = plane(p._IDX, 2 * n), plane(p._AB, 2 * n)
-        oidx2, oab2 = plane(p._OIDX, 2 * n), plane(p._OAB, 2 * n)
-        self.idx, self.idx1 = idx2[:, :n], idx2[:, n:]
-        self.ab_a, self.ab_b = ab2[:, :n], ab2[:, n:]
-        self.oidx, self.oidx1 = oidx2[:, :n], oidx2[:, n:]
-        self.oab_a, self.oab_b = oab2[:, :n], oab2[:, n:]
-        # [c, 2] coefficients times [2, n] (ramp; ones): rate * t + pos, ws * t + w0
-        self.kp, self.kw = plane(p._KP, 2), plane(p._KW, 2)
-        self.rp, self.rw = p._RP[:, :n], p._RW[:, :n]
-        # [c] per-voice values
         self.pos, self.rate, self.end = p.pos[:c], p._rate[:c], p._end[:c]
         self.base_rate, self.waiting = p.base_rate[:c], p.waiting[:c]
         self.ls, self.le, self.ll = p.loop_start[:c], p.loop_end[:c], p.loop_len[:c]
@@ -219,17 +216,46 @@ class _Views:
         self.rel_step, self.vel_gain = p.rel_step[:c], p.vel_gain[:c]
         self.d, self.t = p._d[:c], p._t[:c]
         self.ga, self.gb = p._ga[:c], p._gb[:c]
-        self.w0, self.ws, self.w1 = p._w0[:c], p._ws[:c], p._w1[:c]
+        self.w0, self.ws = p._w0[:c], p._ws[:c]
         self.m1, self.m2 = p._m1[:c], p._m2[:c]
+
+
+class _Planes:
+    """[c, n] planes of the pool's buffers for ``c`` voices and ``n`` frames.
+
+    Built once per (c, n) and cached. Every plane is C-contiguous and no ufunc
+    broadcasts: numpy 2 allocates iterator buffers (up to 64 KB) for broadcast or
+    strided 2-D operands, so per-voice values enter the planes through small matrix
+    products ([c, 2] @ [2, n]).
+    """
+
+    def __init__(self, pool: VoicePool, c: int, n: int, rows: tuple) -> None:
+        p = pool
+
+        def plane(buf: np.ndarray, width: int = n) -> np.ndarray:
+            return buf[: c * width].reshape(c, width)
+
+        self.P, self.T, self.U = plane(p._P), plane(p._T), plane(p._U)
+        self.a, self.b, self.fr = plane(p._A), plane(p._B), plane(p._FR)
+        self.oa, self.ob = plane(p._OA), plane(p._OB)
+        self.W = plane(p._W)
+        idx2, ab2 = plane(p._IDX, 2 * n), plane(p._AB, 2 * n)
+        oidx2, oab2 = plane(p._OIDX, 2 * n), plane(p._OAB, 2 * n)
+        self.idx, self.idx1 = idx2[:, :n], idx2[:, n:]  # copyto targets only
+        self.ab_a, self.ab_b = ab2[:, :n], ab2[:, n:]
+        self.oidx, self.oidx1 = oidx2[:, :n], oidx2[:, n:]
+        self.oab_a, self.oab_b = oab2[:, :n], oab2[:, n:]
+        # [c, 2] coefficients times [2, n] (ramp; ones): rate * t + pos, ws * t + w0
+        self.kp, self.kw = plane(p._KP, 2), plane(p._KW, 2)
         self.kp_rate, self.kp_pos = self.kp[:, 0], self.kp[:, 1]
         self.kw_ws, self.kw_w0 = self.kw[:, 0], self.kw[:, 1]
-        self.ramp32 = p._ramp32[:n]
-        self.mt = p._mt[:n]
-        # one row per voice: the gathers ([2n] indices in, [2n] samples out) and the
-        # loop wraps of the few voices that cross a loop end in this block
-        self.idx_rows, self.ab_rows = list(idx2), list(ab2)
-        self.oidx_rows, self.oab_rows = list(oidx2), list(oab2)
-        self.t_rows, self.u_rows, self.m_rows = list(self.T), list(self.U), list(self.M)
+        self.rp, self.rw = p._RP[:, :n], p._RW[:, :n]
+        self.ga, self.gb = p._pga[:c], p._pgb[:c]
+        self.ramp32, self.mt = p._RW[0, :n], p._mt[:n]
+        # one row per voice (shared by every c, made once per n): the gathers ([2n]
+        # indices in, [2n] samples out) and the loop wraps
+        self.idx_rows, self.ab_rows, self.oidx_rows, self.oab_rows = rows[:4]
+        self.t_rows, self.u_rows, self.m_rows = rows[4:]
 
 
 class VoicePool:
@@ -286,7 +312,8 @@ class VoicePool:
         self.loop_enabled = True
         self.xf_len = 1
         # block buffers (NB: the render writes them; events use only _m1, _m2, _t)
-        self._P = np.empty(cap * k, np.float64)  # [c, n] planes, see _Views
+        self._s = _Scratch(k)  # per-voice sample work (``read_note``)
+        self._P = np.empty(cap * k, np.float64)  # [c, n] planes, see _Planes
         self._T = np.empty(cap * k, np.float64)
         self._U = np.empty(cap * k, np.float64)
         self._M = np.empty(cap * k, bool)
@@ -304,24 +331,25 @@ class VoicePool:
         self._KW = np.zeros(cap * 2, np.float32)
         self._RP = np.stack([np.arange(k, dtype=np.float64), np.ones(k)])
         self._RW = self._RP.astype(np.float32)
-        self._ramp = np.arange(k, dtype=np.float64)
-        self._ramp32 = self._ramp.astype(np.float32)
+        self._pga = np.empty(cap, np.float32)
+        self._pgb = np.empty(cap, np.float32)
         self._mt = np.empty(k, np.float32)
+        self._planes: dict[int, _Planes] = {}
+        self._planes_n = 0
+        self._rows: tuple = ()
         self._rate = np.empty(cap, np.float64)
         self._end = np.empty(cap, np.float64)
         self._l0 = np.empty(cap, np.float64)
         self._d = np.empty(cap, np.float64)
         self._t = np.empty(cap, np.float64)
-        self._ga = np.empty(cap, np.float32)
-        self._gb = np.empty(cap, np.float32)
-        self._w0 = np.empty(cap, np.float32)
-        self._ws = np.empty(cap, np.float32)
-        self._w1 = np.empty(cap, np.float32)
+        self._ga = np.empty(cap, np.float64)
+        self._gb = np.empty(cap, np.float64)
+        self._w0 = np.empty(cap, np.float64)
+        self._ws = np.empty(cap, np.float64)
         self._m1 = np.empty(cap, bool)
         self._m2 = np.empty(cap, bool)
         self._step = np.zeros(5, np.float64)  # level change per block by stage
         self._views: dict[int, _Views] = {}
-        self._views_n = 0
         self._arrays = [getattr(self, name) for name in _FIELDS]
         self._lists = [getattr(self, name) for name in _REFS]
         self._warm_up()
@@ -500,6 +528,8 @@ class VoicePool:
     def _victim(self, key: int) -> int:
         """The voice to steal (this allocates a little: only when the pool is full)."""
         cands = np.flatnonzero(self._playing)
+        if not cands.size:  # every slot fades out after a steal: the oldest of them
+            cands = np.flatnonzero(self.active)
         order = cands[np.argsort(self.started[cands])]  # oldest first
         keys = self.key[order]
         same = np.flatnonzero(keys == key)
@@ -535,63 +565,62 @@ class VoicePool:
 
     # -- audio -------------------------------------------------------------------------
     def _views_for(self, c: int, n: int) -> _Views:
-        if n != self._views_n:
-            self._views.clear()
-            self._views_n = n
         v = self._views.get(c)
-        if v is None:  # once per voice count (and block length): a few KB, kept
-            v = self._views[c] = _Views(self, c, n)
+        if v is None:  # once per voice count: a few hundred bytes, kept
+            v = self._views[c] = _Views(self, c)
         return v
 
+    def _planes_for(self, c: int, n: int) -> _Planes:
+        if n != self._planes_n:  # a new block length: rows of every plane, once
+            self._planes.clear()
+            self._planes_n = n
+            cap = self.capacity
+
+            def rows(buf: np.ndarray, width: int) -> list[np.ndarray]:
+                return list(buf[: cap * width].reshape(cap, width))
+
+            self._rows = (
+                rows(self._IDX, 2 * n),
+                rows(self._AB, 2 * n),
+                rows(self._OIDX, 2 * n),
+                rows(self._OAB, 2 * n),
+                rows(self._T, n),
+                rows(self._U, n),
+                rows(self._M, n),
+            )
+        p = self._planes.get(c)
+        if p is None:  # once per voice count (and block length), kept
+            p = self._planes[c] = _Planes(self, c, n, self._rows)
+        return p
+
     def render(self, mix: np.ndarray, n: int, adsr: env.Adsr) -> None:
-        """Add ``n`` samples (<= ``max_block``) of every voice into ``mix[:n]``."""
+        """Add ``n`` samples (<= ``max_block``) of every voice into ``mix[:n]``.
+
+        Two ways to the same sound (module docstring): voice by voice with slices when
+        no voice is resampled (then numpy never releases the GIL in the callback), or
+        all voices at once in [voices, frames] planes when some are (pitch bend, keys
+        outside the trained range: the gathers release the GIL either way).
+        """
         c = self._count
         if c == 0 or n == 0:
             return
         v = self._views_for(c, n)
-        # read positions P = pos + rate * t: [c, n] float64
         np.multiply(v.base_rate, self.bend_ratio, out=v.rate)
-        np.copyto(v.rate, 0.0, where=v.waiting)  # frozen at the start
+        np.copyto(v.rate, 0.0, where=v.waiting)  # frozen until its note arrives
         np.multiply(v.rate, n, out=v.end)
         v.end += v.pos  # positions after the block (unwrapped)
-        np.copyto(v.kp_rate, v.rate)
-        np.copyto(v.kp_pos, v.pos)
-        np.matmul(v.kp, v.rp, out=v.P)
         fading = bool(v.xf.any())
-        if fading:  # the previous timbre's notes, read at the same positions
-            self._indices(v, True, v.oidx, v.oidx1)
-        self._indices(v, False, v.idx, v.idx1)
-        # the gathers: one take per note read (idx and idx + 1 in one row)
-        notes, rows, out = self.note, v.idx_rows, v.ab_rows
-        for j in range(c):
-            note = notes[j]
-            (_SILENT if note is None else note).take(rows[j], out=out[j], mode="wrap")
-        sig = v.a
-        np.copyto(v.a, v.ab_a)
-        np.copyto(v.b, v.ab_b)
-        v.b -= v.a
-        v.b *= v.fr
-        sig += v.b  # a + frac * (b - a)
         if fading:
-            olds, rows, out = self.old_note, v.oidx_rows, v.oab_rows
-            for j in range(c):
-                old = olds[j]
-                (_SILENT if old is None else old).take(rows[j], out=out[j], mode="wrap")
-            np.copyto(v.oa, v.oab_a)
-            np.copyto(v.ob, v.oab_b)
-            v.ob -= v.oa  # NB: the fractions are the same (loop points are integers)
-            v.ob *= v.fr
-            v.oa += v.ob
-            self._crossfade(v, n, sig)
+            self._fade_weights(v, n)
         self._envelope(v, n, adsr)
         if len(mix) != n:
             mix = mix[:n]
-        # mix = sum over voices of sig * (ga + gb * t): two matrix-vector products
-        np.matmul(v.ga, sig, out=v.mt)
-        mix += v.mt
-        np.matmul(v.gb, sig, out=v.mt)
-        v.mt *= v.ramp32
-        mix += v.mt
+        np.not_equal(v.rate, 1.0, out=v.m1)
+        np.greater(v.m1, v.waiting, out=v.m1)  # resampled and sounding
+        if v.m1.any():
+            self._render_planes(v, c, n, mix, fading)
+        else:
+            self._render_voices(v, c, n, mix, fading)
         # positions after the block, wrapped into the loops
         if self.loop_enabled:
             np.greater_equal(v.end, v.le, out=v.m1)
@@ -601,6 +630,13 @@ class VoicePool:
                 v.t += v.ls
                 np.copyto(v.end, v.t, where=v.m1)
         np.copyto(v.pos, v.end)
+        if fading:
+            v.xf -= n
+            np.maximum(v.xf, 0, out=v.xf)
+            olds = self.old_note
+            for j in range(c):
+                if olds[j] is not None and v.xf[j] == 0:  # this fade is over
+                    self._set_old(j, None, None)
         # voices that ended: released to silence, or read past an unlooped end
         np.equal(v.stage, env.IDLE, out=v.m1)
         np.greater_equal(v.pos, v.length, out=v.m2)
@@ -609,76 +645,131 @@ class VoicePool:
             for j in np.flatnonzero(v.m1)[::-1]:  # (allocates: only when voices end)
                 self._remove(int(j))
 
-    def _indices(self, v: _Views, old: bool, idx, idx1) -> None:
-        """Read indices ``idx`` and ``idx1`` = idx + 1, and ``v.fr``, from ``v.P``.
+    def _render_voices(self, v: _Views, c: int, n: int, mix, fading: bool) -> None:
+        """Voice by voice, [n]-sized operations (``read_note``; slices at rate 1)."""
+        s = self._s
+        sig, gain, w, old = s.sig[:n], s.gain[:n], s.w[:n], s.old[:n]
+        unit = s.ramp32[:n]
+        looping = self.loop_enabled
+        notes, loops = self.note, self.loop
+        rate, pos, ga, gb = v.rate, v.pos, v.ga, v.gb
+        for j in range(c):
+            note = notes[j]
+            if note is None:  # its pitch is not rendered yet: silent
+                continue
+            r, p = float(rate[j]), float(pos[j])
+            read_note(note, loops[j] if looping else None, p, r, n, sig, s)
+            if fading and self.old_note[j] is not None:
+                o = self.old_note[j]
+                read_note(o, self.old_loop[j] if looping else None, p, r, n, old, s)
+                np.multiply(unit, float(v.ws[j]), out=w)
+                w += float(v.w0[j])
+                sig -= old
+                sig *= w
+                sig += old  # old + w * (new - old)
+            b = float(gb[j])
+            if b == 0.0:  # steady (sustain): one scalar gain
+                sig *= float(ga[j])
+            else:
+                np.multiply(unit, b, out=gain)
+                gain += float(ga[j])
+                sig *= gain
+            mix += sig
+
+    def _render_planes(self, v: _Views, c: int, n: int, mix, fading: bool) -> None:
+        """All voices at once: [c, n] planes, one take per note read, two products."""
+        p = self._planes_for(c, n)
+        np.copyto(p.kp_rate, v.rate)
+        np.copyto(p.kp_pos, v.pos)
+        np.matmul(p.kp, p.rp, out=p.P)  # read positions pos + rate * t
+        if fading:  # the previous timbre's notes, read at the same positions
+            self._indices(v, p, True, p.oidx, p.oidx1)
+        self._indices(v, p, False, p.idx, p.idx1)
+        notes, rows, out = self.note, p.idx_rows, p.ab_rows
+        for j in range(c):
+            note = notes[j]
+            (_SILENT if note is None else note).take(rows[j], out=out[j], mode="wrap")
+        sig = p.a
+        np.copyto(p.a, p.ab_a)
+        np.copyto(p.b, p.ab_b)
+        p.b -= p.a
+        p.b *= p.fr
+        sig += p.b  # a + frac * (b - a)
+        if fading:
+            olds, rows, out = self.old_note, p.oidx_rows, p.oab_rows
+            for j in range(c):
+                old = olds[j]
+                (_SILENT if old is None else old).take(rows[j], out=out[j], mode="wrap")
+            np.copyto(p.oa, p.oab_a)
+            np.copyto(p.ob, p.oab_b)
+            p.ob -= p.oa  # NB: the fractions are the same (loop points are integers)
+            p.ob *= p.fr
+            p.oa += p.ob
+            np.copyto(p.kw_ws, v.ws, casting="same_kind")
+            np.copyto(p.kw_w0, v.w0, casting="same_kind")
+            np.matmul(p.kw, p.rw, out=p.W)  # the new note's weight w0 + ws * t
+            sig -= p.oa
+            sig *= p.W
+            sig += p.oa
+        # mix = sum over voices of sig * (ga + gb * t): two matrix-vector products
+        np.copyto(p.ga, v.ga, casting="same_kind")
+        np.copyto(p.gb, v.gb, casting="same_kind")
+        np.matmul(p.ga, sig, out=p.mt)
+        mix += p.mt
+        np.matmul(p.gb, sig, out=p.mt)
+        p.mt *= p.ramp32
+        mix += p.mt
+
+    def _indices(self, v: _Views, p: _Planes, old: bool, idx, idx1) -> None:
+        """Read indices ``idx`` and ``idx1`` = idx + 1, and ``p.fr``, from ``p.P``.
 
         Positions past a loop end wrap into the loop (only the rows of the voices that
         cross it this block), past the note's end they are clamped (guard zeros).
         """
-        T, U = v.T, v.U
-        np.copyto(T, v.P)
+        T, U = p.T, p.U
+        np.copyto(T, p.P)
         if old:
             ls, le, ll = self.old_loop_start, self.old_loop_end, self.old_loop_len
             end_at, length, lengths = v.ole, v.olen, self.old_length
         else:
             ls, le, ll = self.loop_start, self.loop_end, self.loop_len
             end_at, length, lengths = v.le, v.length, self.length
-        m = v.m1
+        m = v.m2
         if self.loop_enabled:
             np.greater_equal(v.end, end_at, out=m)
-            if m.any():
-                self._wrap_rows(v, m, ls, le, ll)
+            for j in np.flatnonzero(m) if m.any() else ():  # (allocates a little)
+                t, u, mr = p.t_rows[j], p.u_rows[j], p.m_rows[j]
+                start, end, size = float(ls[j]), float(le[j]), float(ll[j])
+                np.greater_equal(t, end, out=mr)
+                np.subtract(t, start, out=u)
+                np.fmod(u, size, out=u)
+                u += start
+                np.copyto(t, u, where=mr)
         np.greater(v.end, length, out=m)
-        if m.any():
-            for j in np.flatnonzero(m):  # (allocates a little: notes ending)
-                row = v.t_rows[j]
-                np.minimum(row, lengths[j], out=row)
+        for j in np.flatnonzero(m) if m.any() else ():  # (allocates: notes ending)
+            row = p.t_rows[j]
+            np.minimum(row, lengths[j], out=row)
         np.floor(T, out=U)
         np.copyto(idx, U, casting="unsafe")
         np.subtract(T, U, out=T)
-        np.copyto(v.fr, T, casting="same_kind")
+        np.copyto(p.fr, T, casting="same_kind")
         U += 1.0
         np.copyto(idx1, U, casting="unsafe")
 
-    @staticmethod
-    def _wrap_rows(v: _Views, m: np.ndarray, ls, le, ll) -> None:
-        """Rows of ``v.T`` of the voices in ``m`` wrapped into their loops."""
-        for j in np.flatnonzero(m):  # (allocates a little: a voice crossing its loop)
-            t, u, mr = v.t_rows[j], v.u_rows[j], v.m_rows[j]
-            start, end, length = float(ls[j]), float(le[j]), float(ll[j])
-            np.greater_equal(t, end, out=mr)
-            np.subtract(t, start, out=u)
-            np.fmod(u, length, out=u)
-            u += start
-            np.copyto(t, u, where=mr)
+    def _fade_weights(self, v: _Views, n: int) -> None:
+        """Per fading voice, the new note's weight w0 + ws * t over this block.
 
-    def _crossfade(self, v: _Views, n: int, sig: np.ndarray) -> None:
-        """``sig`` = old + w * (new - old), w rising over ``xf_len`` per fading voice.
-
-        Voices not fading have w = 1 (their old read is of silence).
+        The weight rises from 0 to 1 over ``xf_len`` samples; voices not fading get 1.
         """
         total = float(self.xf_len)
         np.multiply(v.xf, -1.0 / total, out=v.t)
         v.t += 1.0
         np.maximum(v.t, 0.0, out=v.t)  # weight of the new note at the block start
-        np.copyto(v.w0, v.t, casting="same_kind")
+        np.copyto(v.w0, v.t)
         v.t += n / total
         np.minimum(v.t, 1.0, out=v.t)
-        np.copyto(v.w1, v.t, casting="same_kind")
-        np.subtract(v.w1, v.w0, out=v.ws)
+        np.subtract(v.t, v.w0, out=v.ws)
         v.ws *= 1.0 / n
-        np.copyto(v.kw_ws, v.ws)
-        np.copyto(v.kw_w0, v.w0)
-        np.matmul(v.kw, v.rw, out=v.W)
-        sig -= v.oa
-        sig *= v.W
-        sig += v.oa
-        v.xf -= n
-        np.maximum(v.xf, 0, out=v.xf)
-        olds = self.old_note
-        for j in range(len(v.xf)):
-            if olds[j] is not None and v.xf[j] == 0:  # this fade is over
-                self._set_old(j, None, None)
 
     def _envelope(self, v: _Views, n: int, p: env.Adsr) -> None:
         """Advance every voice's ADSR by ``n`` samples (``env.advance``, vectorised).

@@ -163,13 +163,20 @@ def test_keys_outside_the_trained_range_are_transposed(bank):
     )
 
 
-@pytest.mark.parametrize("bend", [1.0, 2 ** (-150 / 1200), 2 ** (700 / 1200)])
-def test_the_vectorised_pool_plays_what_each_voice_reads(bank, note, bend):
+@pytest.mark.parametrize(
+    "keys,bend",
+    [
+        ((40, 60, 67, 80), 1.0),  # voice by voice, slices
+        ((40, 60, 67, 90), 1.0),  # 90: transposed up from 84: [voices, frames] planes
+        ((40, 60, 67, 80), 2 ** (-150 / 1200)),
+        ((40, 60, 67, 90), 2 ** (700 / 1200)),
+    ],
+)
+def test_the_pool_plays_what_each_voice_reads(bank, note, keys, bend):
     """Every voice's block equals ``read_note`` at its own rate, loops included."""
     audio, loop = note
     adsr = env.Adsr(1, 1, 1.0, 100)  # full level from the second block on
     pool = VoicePool(16, 512, SR)
-    keys = (40, 60, 67, 90)  # 90: transposed up from the top trained pitch
     gains = (1.0, 0.5, 0.25, 0.75)
     for k, g in zip(keys, gains, strict=True):
         pool.note_on(k, g, 0, bank)
