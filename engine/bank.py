@@ -24,6 +24,9 @@ __all__ = ["GUARD", "LoopPoints", "NoteBank", "find_loop", "prepare_note"]
 GUARD = 4  # zero samples after every note (interpolation reads idx + 1)
 MIN_LOOP_S = 0.1  # a steady part shorter than this is not looped (percussive notes)
 DECAY_RATIO = 1.25  # loop start/end level ratio above which the crossfade is long
+NOTE_PEAK = (
+    0.5  # a prepared note peaks at most here (-6 dBFS); louder renders are scaled
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +122,8 @@ def prepare_note(
 ) -> tuple[np.ndarray, LoopPoints | None]:
     """A rendered note made ready to play: guard, baked loop crossfade, read-only.
 
-    Non-finite samples become 0 (a broken render must not reach the output).
+    Non-finite samples become 0 (a broken render must not reach the output), and a
+    note peaking above ``NOTE_PEAK`` is scaled down to it.
 
     Parameters
     ----------
@@ -138,6 +142,12 @@ def prepare_note(
     audio[: len(note)] = note
     if not np.isfinite(audio).all():
         np.nan_to_num(audio, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(np.abs(audio).max())
+    if peak > NOTE_PEAK:
+        # GANSynth's own MIDI rendering scales every note by its peak (combine_notes);
+        # a note louder than NOTE_PEAK is brought down to it, quieter notes keep their
+        # level, so an early or odd model's loud render never slams the limiter.
+        audio *= np.float32(NOTE_PEAK / peak)
     loop = find_loop(audio[: len(note)], sample_rate, crossfade_ms)
     if loop is not None:
         s, e, xf = loop.start, loop.end, loop.crossfade

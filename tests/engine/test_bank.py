@@ -91,3 +91,19 @@ def test_bank_versions_and_partial_rendering(violin):
     assert b2.note_versions[60 - 24] == 1
     full = b2.with_notes(list(range(24, 85)), [note] * 61)
     assert full.complete and bank.pitches_ready == 0  # the older banks are unchanged
+
+
+def test_a_loud_render_is_scaled_to_the_note_peak_and_a_quiet_one_kept():
+    from engine.bank import NOTE_PEAK, prepare_note
+
+    sr = 16000
+    t = np.arange(sr, dtype=np.float32) / sr
+    tone = np.sin(2 * np.pi * 220.0 * t).astype(np.float32)
+    loud, _ = prepare_note(120.0 * tone, sr)
+    assert np.isclose(np.abs(loud).max(), NOTE_PEAK, rtol=1e-5)
+    head = sr // 10  # before any loop crossfade
+    assert np.allclose(
+        loud[:head] * (120.0 / NOTE_PEAK), 120.0 * tone[:head], atol=1e-3
+    )
+    quiet, _ = prepare_note(0.1 * tone, sr)
+    assert np.allclose(quiet[:head], 0.1 * tone[:head])

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine.bank import prepare_note
 from engine.engine import EngineSettings
 from engine.offline import MidiFileError, note_latents, read_midi, render_midi_file
 
@@ -102,7 +103,8 @@ def test_interpolate_gives_each_note_its_own_timbre(tmp_path, instrument):
     gain = 0.5 * 100 / 127  # master gain x linear velocity; the envelope is at 1
     a, b = int(0.05 * SR), int(0.35 * SR)
     for (key, start, _, _), z in zip(notes, zs, strict=True):
-        expect = instrument.render(z[None], np.array([key]))[0][a:b] * gain
+        note = instrument.render(z[None], np.array([key]))[0]
+        expect = prepare_note(note, SR)[0][a:b] * gain  # the bank's level rule
         got = x[int(start * SR) + a : int(start * SR) + b, 0]
         np.testing.assert_allclose(got, expect, atol=1e-4)  # the note's own latent
     w = instrument.weights(zs)
