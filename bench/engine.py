@@ -18,8 +18,6 @@ that another program could stop.
 
 from __future__ import annotations
 
-import os
-import shutil
 import statistics
 import subprocess
 import time
@@ -33,10 +31,10 @@ from engine.audio import (
     AudioSettings,
     reinitialize_portaudio,
     set_jack_client_name,
-    terminate_portaudio,
 )
 from engine.engine import Engine
 from engine.events import NoteOn
+from engine.jack import JackServer
 from engine.midi import MidiInput
 
 __all__ = ["run"]
@@ -48,64 +46,17 @@ Log = Callable[[str], None]
 
 
 # -- the JACK server -----------------------------------------------------------------
-def _jack_running() -> bool:
-    try:
-        out = subprocess.run(["jack_wait", "-c"], capture_output=True, text=True)
-    except OSError:
-        return False
-    return out.stdout.strip() == "running"
-
-
-def _jack_value(tool: str) -> int:
-    out = subprocess.run([tool], capture_output=True, text=True).stdout
-    return int(out.split()[-1])
-
-
-class _Server:
-    """The benchmark's own JACK server (dummy driver), named so that no other process
-    can stop it: ``gansynth-bench-<pid>``, exported as $JACK_DEFAULT_SERVER for this
-    process and the senders it starts."""
+class _Server(JackServer):
+    """The benchmark's own named JACK server (dummy driver), restarted per period; this
+    process's JACK client is named ``CLIENT`` so its ports are easy to find."""
 
     def __init__(self) -> None:
-        if shutil.which("jackd") is None:
-            raise OSError("the engine benchmark needs jackd (apt-get install jackd2)")
-        self.name = f"gansynth-bench-{os.getpid()}"
-        self._previous = os.environ.get("JACK_DEFAULT_SERVER")
-        os.environ["JACK_DEFAULT_SERVER"] = self.name
-        self.proc: subprocess.Popen | None = None
-        self.period = 0
+        super().__init__("gansynth-bench", rate=RATE)
 
     def ensure(self, period: int) -> int:
-        """The server running with ``period`` frames; returns the period."""
-        if self.proc is None or self.period != period:
-            self.stop()
-            self.proc = subprocess.Popen(
-                ["jackd", "-n", self.name, "-R", "-d", "dummy", "-r", str(RATE)]
-                + ["-p", str(period)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True)
-            if not _jack_running():
-                raise OSError("jackd -d dummy did not start within 10 s")
-            self.period = _jack_value("jack_bufsize")
+        period = super().ensure(period)
         set_jack_client_name(CLIENT)  # also re-initialises PortAudio
-        return self.period
-
-    def stop(self) -> None:
-        terminate_portaudio()  # before the server goes (else libportaudio aborts)
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def close(self) -> None:
-        self.stop()
-        if self._previous is None:
-            os.environ.pop("JACK_DEFAULT_SERVER", None)
-        else:
-            os.environ["JACK_DEFAULT_SERVER"] = self._previous
+        return period
 
 
 # -- instruments -----------------------------------------------------------------------

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,49 +35,6 @@ __all__ = ["run"]
 JACK_RATE, JACK_PERIOD = 48000, 256
 MODEL_CONFIG = "paper"  # the size the engine benchmark loads the CPU with
 QUICK_CONFIG = "quarter_2s"  # --quick: a smoke run
-
-
-def _jack_running() -> bool:
-    try:
-        r = subprocess.run(
-            ["jack_wait", "-c"], capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "running" in r.stdout and "not" not in r.stdout
-
-
-def _start_jack(log: Callable[[str], None]) -> subprocess.Popen | None:
-    if _jack_running():
-        log("   using the JACK server that is running")
-        return None
-    if shutil.which("jackd") is None:
-        raise OSError("the ui benchmark needs jackd (apt-get install jackd2)")
-    proc = subprocess.Popen(
-        ["jackd", "-R", "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, timeout=20)
-    if not _jack_running():
-        proc.terminate()
-        raise OSError("jackd -d dummy did not start within 10 s")
-    log(f"   started jackd -d dummy -r {JACK_RATE} -p {JACK_PERIOD}")
-    return proc
-
-
-def _stop_jack(proc: subprocess.Popen | None) -> None:
-    from engine.audio import terminate_portaudio
-
-    terminate_portaudio()  # before the server goes (libportaudio aborts otherwise)
-    if proc is not None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _random_bundle(folder: Path, name: str) -> Path:
@@ -153,15 +109,16 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     config = QUICK_CONFIG if quick else MODEL_CONFIG
     from PySide6 import QtWidgets
 
-    from engine.audio import reinitialize_portaudio
+    from engine.jack import JackServer
     from ui.app import _application
     from ui.host import Host
     from ui.window import MainWindow
 
-    jack = _start_jack(log)
+    jack = JackServer("gansynth-bench-ui", rate=JACK_RATE)
+    jack.ensure(JACK_PERIOD)
+    log(f"   own JACK server {jack.name} (dummy, {JACK_RATE} Hz, {JACK_PERIOD} frames)")
     tmp = Path(tempfile.mkdtemp(prefix="gansynth-bench-ui-"))
     try:
-        reinitialize_portaudio()
         settings = tmp / "ui.json"
         audio = {"device": None, "sample_rate": JACK_RATE, "blocksize": JACK_PERIOD}
         settings.write_text(json.dumps({"version": 1, "audio": audio}))
@@ -229,7 +186,7 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         window.close()
         QtWidgets.QApplication.processEvents()
     finally:
-        _stop_jack(jack)
+        jack.close()
         shutil.rmtree(tmp, ignore_errors=True)
     log(
         f"   GUI: {result['frames_per_s']} frames/s, "

@@ -39,29 +39,6 @@ JACK_RATE = 48000
 JACK_PERIOD = 256
 
 
-def _jack_running() -> bool:
-    """Whether the server named by $JACK_DEFAULT_SERVER (else "default") answers."""
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["jack_wait", "-c"], capture_output=True, text=True, timeout=10
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.strip() == "running"
-
-
-def _jack_query(tool: str, default: int) -> int:
-    import subprocess
-
-    try:
-        out = subprocess.run([tool], capture_output=True, text=True, timeout=10).stdout
-        return int(out.split()[-1])
-    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
-        return default
-
-
 @pytest.fixture(scope="session")
 def jack_server():
     """A private JACK server (dummy driver) for this test session: (rate, period).
@@ -72,37 +49,12 @@ def jack_server():
     up (it lists JACK only if the server ran at initialisation) and terminated BEFORE
     the server is stopped (libportaudio aborts at interpreter exit otherwise).
     """
-    import shutil
-    import subprocess
+    from engine.jack import JackServer
 
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed: run tools/setup.sh (jackd2)")
-    name = f"gansynth-test-{os.getpid()}"
-    previous = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    proc = subprocess.Popen(
-        ["jackd", "-n", name, "-R", "-d", "dummy", "-r", str(JACK_RATE)]
-        + ["-p", str(JACK_PERIOD)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, timeout=20)
-    if not _jack_running():
-        proc.terminate()
-        pytest.fail("jackd -d dummy did not start within 10 s")
-    from engine.audio import reinitialize_portaudio, terminate_portaudio
-
-    reinitialize_portaudio()
-    yield JACK_RATE, _jack_query("jack_bufsize", JACK_PERIOD)
-    terminate_portaudio()
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if previous is None:
-        os.environ.pop("JACK_DEFAULT_SERVER", None)
-    else:
-        os.environ["JACK_DEFAULT_SERVER"] = previous
+        server = JackServer("gansynth-test", rate=JACK_RATE)
+        period = server.ensure(JACK_PERIOD)
+    except OSError as err:
+        pytest.fail(f"{err}: run tools/setup.sh (jackd2)")
+    yield JACK_RATE, period
+    server.close()
