@@ -153,8 +153,16 @@ def save_bundle(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    _readable_by_all(tmp)  # safetensors writes owner-only files; a bundle is to share
     os.replace(tmp, path)
     return model_id
+
+
+def _readable_by_all(path: Path) -> None:
+    """Give a new file the usual permissions (0o666 less the process umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _read(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:

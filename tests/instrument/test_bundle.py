@@ -164,3 +164,15 @@ def test_default_model_path_points_into_the_package():
     path = default_model_path()
     assert path.name == "default.safetensors"
     assert path.parent.name == "models" and path.parent.parent.name == "instrument"
+
+
+def test_a_saved_bundle_is_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    cfg = get_config("quarter_2s")
+    path = tmp_path / "shared.safetensors"
+    save_bundle(path, cfg, Generator(cfg).state_dict())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
