@@ -35,9 +35,20 @@ __all__ = [
     "pixel_norm",
     "progress_weights",
     "generator_macs",
+    "check_progress",
 ]
 
 _LRELU_SLOPE = 0.2
+
+
+def check_progress(progress: float | None, final: float) -> float:
+    """Progressive-growing progress as a float in [0, final]; None means ``final``."""
+    if progress is None:
+        return final
+    p = float(progress)
+    if not 0.0 <= p <= final:
+        raise ValueError(f"progress must be in [0, {final:g}], got {progress}")
+    return p
 
 
 def _he_scale(fan_in: int, gain_slope: float) -> float:
@@ -206,14 +217,7 @@ class Generator(nn.Module):
         return min(self.cfg.num_resolutions, math.ceil(p) + 1)
 
     def _check_progress(self, progress: float | None) -> float:
-        if progress is None:
-            return self.final_progress
-        p = float(progress)
-        if not 0.0 <= p <= self.final_progress:
-            raise ValueError(
-                f"progress must be in [0, {self.final_progress:g}], got {progress}"
-            )
-        return p
+        return check_progress(progress, self.final_progress)
 
     def one_hot(self, labels: torch.Tensor) -> torch.Tensor:
         """``[B] long -> [B, num_pitches]``; an out-of-range index gives all zeros."""

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from instrument.config import ModelConfig
-from instrument.networks import EqualizedConv2d, EqualizedLinear
+from instrument.networks import EqualizedConv2d, EqualizedLinear, check_progress
 from trainer.schedule import alpha_d, num_blocks_for
 
 __all__ = ["Discriminator", "minibatch_stddev"]
@@ -102,14 +102,7 @@ class Discriminator(nn.Module):
                 f"discriminator input must have shape [batch, 2, {t}, {f}], "
                 f"got {list(x.shape)}"
             )
-        if progress is None:
-            return self.final_progress
-        p = float(progress)
-        if not 0.0 <= p <= self.final_progress:
-            raise ValueError(
-                f"progress must be in [0, {self.final_progress:g}], got {progress}"
-            )
-        return p
+        return check_progress(progress, self.final_progress)
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """Raw images -> [-1, 1] (the reference's affine + clip normaliser)."""
