@@ -68,6 +68,15 @@ def _random_synth(config: str) -> Any:
     return Synth(_random_bundle(config), output_rate=RATE, device="cpu")
 
 
+def _shipped_synth() -> Any:
+    """The shipped default model, or None when there is none."""
+    from instrument.bundle import default_model_path
+    from instrument.synth import Synth
+
+    path = default_model_path()
+    return Synth.load(path, output_rate=RATE, device="cpu") if path.exists() else None
+
+
 def _soundfont() -> Any:
     from instrument.soundfont import SoundFontInstrument, find_soundfont
 
@@ -442,6 +451,11 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
         result["timbre_neural"]["config"] = config
         held = result["timbre_neural"]["held_note_ms"]["median_ms"]
         log(f"  target: {config} timbre change -> held {held:.0f} ms (paper: <= 60)")
+        shipped = _shipped_synth()
+        if shipped is not None and not quick:
+            result["timbre_shipped"] = timbre_change(
+                server, f"shipped model ({shipped.name})", shipped, reps, log
+            )
         seconds = 3.0 if quick else 60.0
         result["xruns"] = [
             xruns_under_load(server, neural, period, seconds, log)
