@@ -111,11 +111,10 @@ def _jack(*args: str) -> None:
     subprocess.run(list(args), capture_output=True, timeout=10)
 
 
-@pytest.mark.audio
-def test_stream_plays_the_processor_bit_exactly(jack_server):
+def _play_and_capture(rate: int) -> tuple[np.ndarray, AudioOutput, Sawtooth]:
+    """Play a sawtooth through JACK and capture it at the server's input (0.5 s)."""
     import sounddevice as sd
 
-    rate, _ = jack_server
     set_jack_client_name("h2b-audio-test")
     captured: list[np.ndarray] = []
     enough = threading.Event()
@@ -147,9 +146,20 @@ def test_stream_plays_the_processor_bit_exactly(jack_server):
             # a playing stream: old objects frozen for the collector, short GIL turns
             assert gc.get_freeze_count() > 0
             assert sys.getswitchinterval() <= SWITCH_INTERVAL_S
+    return np.concatenate(captured), out, saw
+
+
+@pytest.mark.audio
+def test_stream_plays_the_processor_bit_exactly(jack_server):
+    rate, _ = jack_server
+    # an xrun (a busy shared machine) legitimately loses a block: take the first of up
+    # to three captures that had none, and check that one sample by sample
+    for _ in range(3):
+        signal, out, saw = _play_and_capture(rate)
+        if out.xruns == 0:
+            break
     assert out.callbacks > 0 and not out.active
     assert saw.xruns == out.xruns  # the driver mirrors its count into the processor
-    signal = np.concatenate(captured)
     signal = signal[np.flatnonzero(signal)[0] :]  # from the first sample that arrived
     steps = np.diff(signal[: rate // 4].astype(np.float64)) * PERIOD
     # every step is +1 sample of the sawtooth or a wrap: nothing lost, nothing altered
