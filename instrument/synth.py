@@ -161,6 +161,10 @@ class Synth:
         self.model_rate = cfg.spectral.sample_rate
         self.model_length = cfg.spectral.audio_length
         self.compiled = bool(compile)
+        # a bundle exported during progressive growing renders at the progress it was
+        # trained to (lower blocks blended and upsampled), as its training samples did
+        progress = bundle.info.get("progress")
+        self.progress: float | None = None if progress is None else float(progress)
 
         gen = Generator(cfg)
         gen.load_state_dict(bundle.state_dict)
@@ -253,7 +257,7 @@ class Synth:
             pad = self.batch_size - n
             zt = torch.cat([zt, zt.new_zeros(pad, zt.shape[1])])
             labels = torch.cat([labels, labels.new_zeros(pad)])
-        return self._forward(zt, labels)[:n].float()
+        return self._forward(zt, labels, self.progress)[:n].float()
 
     def _waves(self, images: torch.Tensor) -> np.ndarray:
         """Raw images -> ``[b, note_length] float32`` at the output rate."""

@@ -19,7 +19,7 @@ PROGRAMS=0,1,3,6,8,10,11,12,13,15,24,25,32,40,41,42,43,44,45,46,48,49,56,57,58,5
 
 if [[ "${1:-}" == "--save" ]]; then
   mkdir -p "$STATE" "$(dirname "$MODEL")"
-  for f in latest.pt best.pt run.json; do
+  for f in latest.pt run.json; do
     [[ -f "$RUN/$f" ]] && cp "$RUN/$f" "$STATE/$f"
   done
   .venv/bin/python -m trainer export "$RUN" --out "$MODEL" --checkpoint "${CHECKPOINT:-latest}"

@@ -60,10 +60,22 @@ def export_run(
             "checkpoint": which,
             "best_metric": state.get("best_metric"),
         }
+        progress = _progress(train_config, state)
+        if progress < cfg.num_resolutions - 1:  # mid-growing: render as it trained
+            info["progress"] = progress
     except (KeyError, AttributeError, TypeError) as err:
         raise ValueError(f"{run_dir}: the checkpoint lacks the field {err}") from err
     model_id = save_bundle(out, cfg, weights, info)
     return model_id, info
+
+
+def _progress(train_config: dict[str, Any], state: dict[str, Any]) -> float:
+    """Progressive-growing progress the checkpoint was trained to."""
+    from trainer.config import TrainConfig
+    from trainer.schedule import Schedule
+
+    schedule = Schedule.from_config(TrainConfig.from_dict(train_config))
+    return float(schedule.progress(int(state["images"]), float(state["elapsed_s"])))
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

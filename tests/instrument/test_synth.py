@@ -178,3 +178,17 @@ def test_gpu_render_matches_cpu(bundle_path):
     assert gpu.device_name != "CPU"
     # cuDNN may use TF32 for fp32 convolutions: a looser bound than CPU vs CPU
     np.testing.assert_allclose(gpu.render(z, pitches), cpu, atol=2e-2 * abs(cpu).max())
+
+
+def test_a_bundle_exported_mid_growing_renders_at_its_progress(tmp_path):
+    cfg = get_config("quarter_2s")
+    gen = Generator(cfg).eval()
+    path = tmp_path / "growing.safetensors"
+    save_bundle(path, cfg, gen.state_dict(), {"progress": 1.5})
+    synth = Synth.load(path, output_rate=16000, device="cpu", precision="fp32")
+    assert synth.progress == 1.5
+    z = np.random.default_rng(0).standard_normal((1, cfg.latent_size), np.float32)
+    images = synth.render_images(z, np.array([60]))
+    with torch.inference_mode():
+        expect = gen(torch.from_numpy(z), torch.tensor([60 - cfg.pitch_min]), 1.5)
+    np.testing.assert_allclose(np.asarray(images), expect.numpy(), atol=1e-4)
