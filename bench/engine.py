@@ -451,8 +451,8 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
         result["timbre_neural"]["config"] = config
         held = result["timbre_neural"]["held_note_ms"]["median_ms"]
         log(f"  target: {config} timbre change -> held {held:.0f} ms (paper: <= 60)")
-        shipped = _shipped_synth()
-        if shipped is not None and not quick:
+        shipped = None if quick else _shipped_synth()
+        if shipped is not None:
             result["timbre_shipped"] = timbre_change(
                 server, f"shipped model ({shipped.name})", shipped, reps, log
             )
