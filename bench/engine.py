@@ -36,6 +36,7 @@ from engine.engine import Engine
 from engine.events import NoteOn
 from engine.jack import JackServer
 from engine.midi import MidiInput
+from engine.render_process import ProcessInstrument
 
 __all__ = ["run"]
 
@@ -60,7 +61,8 @@ class _Server(JackServer):
 
 
 # -- instruments -----------------------------------------------------------------------
-def _random_synth(config: str) -> Any:
+# Every instrument renders in a child process (engine.render_process), as in live play.
+def _make_random_synth(config: str) -> Any:
     """GANSynth's generator of ``config`` with random weights (speed only)."""
     from bench.generator import _random_bundle
     from instrument.synth import Synth
@@ -68,16 +70,13 @@ def _random_synth(config: str) -> Any:
     return Synth(_random_bundle(config), output_rate=RATE, device="cpu")
 
 
-def _shipped_synth() -> Any:
-    """The shipped default model, or None when there is none."""
-    from instrument.bundle import default_model_path
+def _make_shipped_synth(path: str) -> Any:
     from instrument.synth import Synth
 
-    path = default_model_path()
-    return Synth.load(path, output_rate=RATE, device="cpu") if path.exists() else None
+    return Synth.load(path, output_rate=RATE, device="cpu")
 
 
-def _soundfont() -> Any:
+def _make_soundfont() -> Any:
     from instrument.soundfont import SoundFontInstrument, find_soundfont
 
     path = find_soundfont()
@@ -86,6 +85,22 @@ def _soundfont() -> Any:
             "no General MIDI SoundFont found (apt-get install fluid-soundfont-gm)"
         )
     return SoundFontInstrument(path, sample_rate=RATE)
+
+
+def _random_synth(config: str) -> ProcessInstrument:
+    return ProcessInstrument(_make_random_synth, config)
+
+
+def _shipped_synth() -> ProcessInstrument | None:
+    """The shipped default model, or None when there is none."""
+    from instrument.bundle import default_model_path
+
+    path = default_model_path()
+    return ProcessInstrument(_make_shipped_synth, str(path)) if path.exists() else None
+
+
+def _soundfont() -> ProcessInstrument:
+    return ProcessInstrument(_make_soundfont)
 
 
 def _latents(instrument: Any, n: int, seed: int) -> np.ndarray:
@@ -435,9 +450,11 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
     server = _Server()
     log(f"  JACK: own server {server.name} (jackd -R -d dummy -r {RATE})")
     result: dict[str, Any] = {}
+    instruments: list[ProcessInstrument] = []
     try:
         reinitialize_portaudio()
         soundfont = _soundfont()
+        instruments.append(soundfont)
         result["key_to_sound"] = key_to_sound(server, soundfont, quick, log)
         reps = 3 if quick else 8
         result["timbre_soundfont"] = timbre_change(
@@ -445,6 +462,7 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
         )
         config = "quarter_2s" if quick else "paper"
         neural = _random_synth(config)
+        instruments.append(neural)
         result["timbre_neural"] = timbre_change(
             server, f"{config} generator (random weights)", neural, reps, log
         )
@@ -453,6 +471,7 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
         log(f"  target: {config} timbre change -> held {held:.0f} ms (paper: <= 60)")
         shipped = None if quick else _shipped_synth()
         if shipped is not None:
+            instruments.append(shipped)
             result["timbre_shipped"] = timbre_change(
                 server, f"shipped model ({shipped.name})", shipped, reps, log
             )
@@ -465,5 +484,7 @@ def run(quick: bool, log: Log) -> dict[str, Any]:
             server, soundfont, 1.0 if quick else 10.0, log
         )
     finally:
+        for instrument in instruments:
+            instrument.close()
         server.close()
     return {"engine": result}

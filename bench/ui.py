@@ -125,7 +125,7 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         os.environ["GANSYNTH_PRESET_DIR"] = str(tmp / "presets")
         model = _random_bundle(tmp, config)
         app = _application()
-        window = MainWindow(Host(_loader), settings)
+        window = MainWindow(Host(_loader, render_process=True), settings)
         window.remember = False
         window.paint_in_frame = True
         window.start(str(model))

@@ -134,6 +134,7 @@ def _wait(duration: float | None, stop: threading.Event) -> None:
 def play(args: argparse.Namespace, load_instrument: LoadInstrument) -> int:
     """``play --headless``: MIDI in, audio out, until Ctrl-C or ``--duration``."""
     from engine.engine import Engine, EngineSettings
+    from engine.render_process import ProcessInstrument
 
     if args.duration is not None and args.duration <= 0:
         raise ValueError(f"--duration must be positive, got {args.duration}")
@@ -141,10 +142,16 @@ def play(args: argparse.Namespace, load_instrument: LoadInstrument) -> int:
     settings = _audio_settings(args)
     set_jack_client_name(JACK_CLIENT)
     rate = device_sample_rate(settings)  # AudioDeviceError when there is no device
-    instrument = load_instrument(args.model, rate)
-    latent, engine_settings = _timbre(args, instrument)
-    engine = Engine(instrument, engine_settings or EngineSettings())
-    audio = AudioOutput(engine, settings)
+    # the model renders in a child process: its GIL-holding work never delays the
+    # audio callback or the MIDI thread (engine.render_process)
+    instrument = ProcessInstrument(load_instrument, args.model, rate)
+    try:
+        latent, engine_settings = _timbre(args, instrument)
+        engine = Engine(instrument, engine_settings or EngineSettings())
+        audio = AudioOutput(engine, settings)
+    except BaseException:
+        instrument.close()
+        raise
     engine.start()
     midi: MidiInput | None = None
     try:
@@ -174,6 +181,7 @@ def play(args: argparse.Namespace, load_instrument: LoadInstrument) -> int:
             midi.close()
         audio.stop()
         engine.stop()
+        instrument.close()
     return 0
 
 

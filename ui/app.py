@@ -98,7 +98,9 @@ def run(args: argparse.Namespace, load_instrument: Callable) -> int:
     from ui.window import MainWindow
 
     app = _application()
-    window = MainWindow(Host(load_instrument), default_settings_path())
+    window = MainWindow(
+        Host(load_instrument, render_process=True), default_settings_path()
+    )
     window.start(getattr(args, "model", None))
     window.show()
     if shot:

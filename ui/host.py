@@ -28,6 +28,7 @@ from engine.audio import (
 from engine.engine import Engine, EngineSettings
 from engine.events import ControlChange, NoteOn
 from engine.midi import MidiError, MidiInput
+from engine.render_process import ProcessInstrument
 
 __all__ = ["Host", "NullDriver", "MidiTap", "AudioChoice", "DEFAULT_RATE"]
 
@@ -118,8 +119,14 @@ class Host:
     the window shows it. Nothing here raises for a device or port the user picked.
     """
 
-    def __init__(self, load_instrument: LoadInstrument) -> None:
+    def __init__(
+        self, load_instrument: LoadInstrument, render_process: bool = False
+    ) -> None:
         self._load_instrument = load_instrument
+        # True: the instrument renders in a child process (engine.render_process), so
+        # the generator never holds the GIL the audio callback and the GUI need;
+        # ``load_instrument`` must then be picklable (a module-level function)
+        self.render_process = render_process
         self.model: str | None = None
         self.instrument: object | None = None
         self.engine: Engine | None = None
@@ -142,7 +149,10 @@ class Host:
         """
         rate, audio_error = self._device_rate(choice)
         try:
-            instrument = self._load_instrument(model, rate)
+            if self.render_process:
+                instrument = ProcessInstrument(self._load_instrument, model, rate)
+            else:
+                instrument = self._load_instrument(model, rate)
         except (OSError, ValueError, ImportError, RuntimeError) as err:
             self.load_error = _sentence(err)
             return self.load_error
@@ -243,6 +253,9 @@ class Host:
         engine, self.engine = self.engine, None
         if engine is not None:
             engine.stop()
+            close = getattr(engine.instrument, "close", None)
+            if close is not None:  # a ProcessInstrument's child process ends here
+                close()
         self.tap = None
 
 

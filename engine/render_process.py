@@ -1,0 +1,212 @@
+"""An instrument that renders in a child process: the renderer's work off the GIL.
+
+DESIGN.md, "Threads and the real-time rules": when the renderer thread cannot hold the
+rule (no audio callback ever waits), the renderer moves to a process and the interface
+stays the same. ``ProcessInstrument`` is that move: it has the ``Instrument`` interface,
+so the engine's renderer thread calls ``render`` exactly as before, but the model (torch
+and its thousands of GIL-holding operator dispatches per note) lives in a child
+process. The renderer thread only waits on a pipe (the GIL released) and copies the
+finished notes in, so the audio callback, the MIDI thread and the GUI in the main
+process no longer compete with the generator for the interpreter.
+
+The child is started with the ``spawn`` method on every platform (a forked torch is not
+safe, and macOS and Windows spawn anyway) from a picklable factory, e.g.
+``ProcessInstrument(load_instrument, model_path, sample_rate)``; it ignores Ctrl-C (the
+parent decides when it ends) and exits when the parent's end of the pipe closes.
+
+Wire format: requests ``("render", latents, pitches)`` and ``("close",)``; replies
+``("notes", count, samples)`` followed by the float32 samples as one byte message, or
+``("error", exception)``. A failure in the child reaches the caller as the same
+exception type with the same sentence; a child that died is one sentence too.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ProcessInstrument", "RendererProcessError"]
+
+ATTRIBUTES = (
+    "sample_rate",
+    "pitch_range",
+    "latent_size",
+    "note_length",
+    "model_id",
+    "name",
+    "device_name",
+)
+START_TIMEOUT_S = 300.0  # loading a model (and importing torch) in the child
+
+
+class RendererProcessError(RuntimeError):
+    """The renderer process could not start or ended (one sentence)."""
+
+
+def _portable(err: BaseException) -> BaseException:
+    """``err`` if it survives pickling, else a RuntimeError with its sentence."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:
+        return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def _serve(conn, factory: Callable[..., Any], args: tuple) -> None:
+    """The child's loop: build the instrument, then render requests until closed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        instrument = factory(*args)
+        attrs = {name: getattr(instrument, name, "") for name in ATTRIBUTES}
+        attrs["pitch_range"] = tuple(attrs["pitch_range"])
+    except BaseException as err:  # reported to the parent, which raises it
+        conn.send(("error", _portable(err)))
+        return
+    conn.send(("ready", attrs))
+    while True:
+        try:
+            request = conn.recv()
+        except (EOFError, OSError):  # the parent went away
+            return
+        if request[0] != "render":
+            return
+        try:
+            waves = np.ascontiguousarray(
+                instrument.render(request[1], request[2]), dtype=np.float32
+            )
+            if waves.ndim != 2:
+                raise ValueError(f"instrument returned shape {waves.shape}")
+        except Exception as err:
+            conn.send(("error", _portable(err)))
+            continue
+        conn.send(("notes", waves.shape[0], waves.shape[1]))
+        conn.send_bytes(memoryview(waves).cast("B"))
+
+
+class ProcessInstrument:
+    """The instrument made by ``factory(*args)``, rendering in a child process.
+
+    Has the ``engine.interface.Instrument`` members, copied from the child's instrument
+    when it is ready. ``render`` is thread-safe (calls are serialised); ``close`` ends
+    the child (also at garbage collection and interpreter exit, as a daemon process).
+
+    Raises whatever ``factory`` raised in the child (same type and sentence), or
+    ``RendererProcessError`` when the child cannot start.
+    """
+
+    sample_rate: int
+    pitch_range: tuple[int, int]
+    latent_size: int
+    note_length: int
+    model_id: str
+    name: str
+    device_name: str
+
+    def __init__(
+        self,
+        factory: Callable[..., Any],
+        *args: Any,
+        start_timeout: float = START_TIMEOUT_S,
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._lock = threading.Lock()
+        self._proc = ctx.Process(
+            target=_serve,
+            args=(child, factory, args),
+            name="gansynth-renderer",
+            daemon=True,
+        )
+        self._proc.start()
+        child.close()
+        kind, payload = self._reply(start_timeout, "start")
+        if kind == "error":
+            self.close()
+            raise payload
+        for name, value in payload.items():
+            setattr(self, name, value)
+
+    def _reply(self, timeout: float | None, what: str) -> tuple:
+        """The child's next message; one sentence when it died or timed out."""
+        try:
+            if timeout is not None and not self._conn.poll(timeout):
+                self.close()
+                raise RendererProcessError(
+                    f"the renderer process did not {what} within {timeout:.0f} s"
+                )
+            return self._conn.recv()
+        except (EOFError, OSError) as err:
+            code = self._proc.exitcode if not self._proc.is_alive() else None
+            raise RendererProcessError(
+                f"the renderer process ended (exit code {code}) during {what}"
+            ) from err
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.is_alive()
+
+    def render(self, latents: np.ndarray, pitches: np.ndarray) -> np.ndarray:
+        """Latents [B, latent_size] float32, MIDI pitches [B] -> [B, samples]."""
+        latents = np.ascontiguousarray(latents, dtype=np.float32)
+        pitches = np.ascontiguousarray(pitches, dtype=np.int64)
+        with self._lock:
+            if not self._proc.is_alive():
+                raise RendererProcessError(
+                    f"the renderer process has ended (exit code {self._proc.exitcode})"
+                )
+            try:
+                self._conn.send(("render", latents, pitches))
+            except (OSError, ValueError) as err:
+                raise RendererProcessError(
+                    "the renderer process is not listening"
+                ) from err
+            kind, *rest = self._reply(None, "render")
+            if kind == "error":
+                raise rest[0]
+            count, samples = rest
+            data = self._reply_bytes()
+        return np.frombuffer(data, np.float32).reshape(count, samples)
+
+    def _reply_bytes(self) -> bytes:
+        try:
+            return self._conn.recv_bytes()
+        except (EOFError, OSError) as err:
+            raise RendererProcessError(
+                "the renderer process ended while sending notes"
+            ) from err
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the child (idempotent)."""
+        proc = self._proc
+        if proc.is_alive():
+            try:
+                self._conn.send(("close",))
+            except (OSError, ValueError):
+                pass
+            proc.join(timeout)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(timeout)
+        self._conn.close()
+
+    def __enter__(self) -> ProcessInstrument:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"ProcessInstrument({getattr(self, 'name', '?')!r}, pid {self._proc.pid})"
+        )
