@@ -253,7 +253,8 @@ def timbre_change(server: _Server, label: str, instrument: Any, reps: int, log: 
     latents = _latents(instrument, reps + 1, 7)
     key = 60
     slot = key - instrument.pitch_range[0]
-    held, banks, firsts = [], [], []
+    held, whole, banks, firsts = [], [], [], []
+    previewed = 0
     engine.start()
     try:
         audio.start()
@@ -268,6 +269,10 @@ def timbre_change(server: _Server, label: str, instrument: Any, reps: int, log: 
             while engine.bank.note_versions[slot] != version:
                 time.sleep(0.0005)
             held.append((time.perf_counter() - t0) * 1e3)
+            previewed += engine.bank.is_preview(key)
+            while engine.bank.is_preview(key) and engine.bank.version == version:
+                time.sleep(0.0005)
+            whole.append((time.perf_counter() - t0) * 1e3)
             firsts.append(engine.stats().first_note_ms)
             time.sleep(0.25)  # a pad moved now and then: the bank need not finish
         engine.wait_bank(600)
@@ -279,6 +284,9 @@ def timbre_change(server: _Server, label: str, instrument: Any, reps: int, log: 
         "instrument": instrument.name,
         "device": instrument.device_name,
         "held_note_ms": _summary(held, period / RATE * 1e3),
+        "held_whole_note_ms": round(statistics.median(whole), 1),
+        "previews": previewed,
+        "changes": len(held),
         "first_notes_published_ms": round(statistics.median(firsts), 1),
         "bank_ms": round(statistics.median(banks), 1),
         "bank_pitches": len(engine.bank.notes),
@@ -291,7 +299,8 @@ def timbre_change(server: _Server, label: str, instrument: Any, reps: int, log: 
         f"timbre change -> held note published: median "
         f"{out['held_note_ms']['median_ms']:.1f} ms, max "
         f"{out['held_note_ms']['max_ms']:.1f} ms (sounds from the next block, "
-        f"<= {period / RATE * 1e3:.1f} ms later)"
+        f"<= {period / RATE * 1e3:.1f} ms later); {previewed} of {len(held)} as a "
+        f"preview, whole held note {out['held_whole_note_ms']:.0f} ms"
     )
     return out
 

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["GUARD", "LoopPoints", "NoteBank", "find_loop", "prepare_note"]
+__all__ = [
+    "GUARD",
+    "LoopPoints",
+    "NoteBank",
+    "find_loop",
+    "prepare_note",
+    "splice_preview",
+]
 
 GUARD = 4  # zero samples after every note (interpolation reads idx + 1)
 MIN_LOOP_S = 0.1  # a steady part shorter than this is not looped (percussive notes)
@@ -174,6 +181,9 @@ class NoteBank:
     loops: tuple[LoopPoints | None, ...]  # per pitch
     note_versions: tuple[int, ...]  # per pitch: the timbre it was rendered for, -1 none
     latent: np.ndarray | None = None  # [latent] float32 of ``version``, None if empty
+    # per pitch: True while the note is a preview (``splice_preview``): the new
+    # timbre's next moments under a held note, its whole note still to come
+    previews: tuple[bool, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.notes)
@@ -182,6 +192,8 @@ class NoteBank:
                 f"bank has {n} notes but {len(self.loops)} loops and "
                 f"{len(self.note_versions)} versions"
             )
+        if self.previews is not None and len(self.previews) != n:
+            raise ValueError(f"bank has {n} notes but {len(self.previews)} flags")
 
     @classmethod
     def empty(cls, pitch_range: tuple[int, int], sample_rate: int) -> NoteBank:
@@ -195,8 +207,16 @@ class NoteBank:
 
     @property
     def pitches_ready(self) -> int:
-        """Pitches rendered for this bank's own timbre."""
-        return sum(v == self.version for v in self.note_versions)
+        """Pitches rendered (whole, not previews) for this bank's own timbre."""
+        if self.previews is None:
+            return sum(v == self.version for v in self.note_versions)
+        return sum(
+            v == self.version and not preview
+            for v, preview in zip(self.note_versions, self.previews, strict=True)
+        )
+
+    def is_preview(self, pitch: int) -> bool:
+        return self.previews is not None and self.previews[pitch - self.pitch_min]
 
     @property
     def complete(self) -> bool:
@@ -219,17 +239,26 @@ class NoteBank:
             self.loops,
             self.note_versions,
             latent,
+            self.previews,
         )
 
     def with_notes(
-        self, pitches: list[int], notes: list[tuple[np.ndarray, LoopPoints | None]]
+        self,
+        pitches: list[int],
+        notes: list[tuple[np.ndarray, LoopPoints | None]],
+        preview: bool = False,
     ) -> NoteBank:
-        """A new bank with ``pitches`` replaced by notes of this bank's timbre."""
+        """A new bank with ``pitches`` replaced by notes of this bank's timbre.
+
+        ``preview``: the notes are previews (``splice_preview``), not whole notes.
+        """
         new_notes, new_loops = list(self.notes), list(self.loops)
         versions = list(self.note_versions)
+        flags = list(self.previews or (False,) * len(self.notes))
         for pitch, (audio, loop) in zip(pitches, notes, strict=True):
             i = pitch - self.pitch_min
             new_notes[i], new_loops[i], versions[i] = audio, loop, self.version
+            flags[i] = preview
         return NoteBank(
             self.version,
             self.sample_rate,
@@ -238,4 +267,51 @@ class NoteBank:
             tuple(new_loops),
             tuple(versions),
             self.latent,
+            tuple(flags) if any(flags) else None,
         )
+
+
+def splice_preview(
+    old: np.ndarray | None,
+    loop: LoopPoints | None,
+    window: np.ndarray,
+    start: int,
+    note_length: int,
+    fade: int,
+) -> tuple[np.ndarray, LoopPoints | None]:
+    """A playing note with samples ``[start, start + len(window))`` from a new timbre.
+
+    The renderer's preview for a slow model: a voice sounding at ``start`` crossfades
+    into this note and hears the new timbre at once (``window`` is that timbre's next
+    moments, ``Synth.render_window``) while the whole note renders. Around the window
+    the old note (silence if none) stays, joined by ``fade``-sample linear fades; the
+    old loop points stay. The window is scaled down as ``prepare_note`` would when it
+    peaks above ``NOTE_PEAK``; non-finite samples become 0.
+
+    Returns (audio [note_length + GUARD] float32 read-only, loop).
+    """
+    audio = np.zeros(note_length + GUARD, np.float32)
+    if old is not None:
+        n = min(len(old), len(audio))
+        audio[:n] = old[:n]
+    else:
+        loop = None
+    seg = np.nan_to_num(
+        np.asarray(window[: max(0, note_length - start)], np.float32),
+        nan=0.0,
+        posinf=0.0,
+        neginf=0.0,
+    )
+    if len(seg):
+        peak = float(np.abs(seg).max())
+        if peak > NOTE_PEAK:
+            seg = seg * np.float32(NOTE_PEAK / peak)
+        region = audio[start : start + len(seg)]
+        f = min(fade, len(seg) // 2)
+        if f:
+            ramp = np.linspace(0.0, 1.0, f, endpoint=False, dtype=np.float32)
+            seg[:f] = region[:f] * (1.0 - ramp) + seg[:f] * ramp
+            seg[-f:] = seg[-f:] * (1.0 - ramp) + region[-f:] * ramp
+        region[:] = seg
+    audio.setflags(write=False)
+    return audio, loop

@@ -208,6 +208,7 @@ class Engine:
             publish=self._publish,
             sounding=self.voices.sounding_pitches,
             loop_crossfade_ms=settings.loop_crossfade_ms,
+            positions=self.voices.sounding_positions,
         )
         self._retire_stop = threading.Event()
         self._retire_thread: threading.Thread | None = None

@@ -12,7 +12,9 @@ process no longer compete with the generator for the interpreter.
 The child is started with the ``spawn`` method on every platform (a forked torch is not
 safe, and macOS and Windows spawn anyway) from a picklable factory, e.g.
 ``ProcessInstrument(load_instrument, model_path, sample_rate)``; it ignores Ctrl-C (the
-parent decides when it ends) and exits when the parent's end of the pipe closes.
+parent decides when it ends), runs at a lower scheduling priority (``nice`` 5 on POSIX:
+when the cores are short, the audio callback's process and the GUI are served first) and
+exits when the parent's end of the pipe closes.
 
 Wire format: requests ``("render", latents, pitches)`` and ``("close",)``; replies
 ``("notes", count, samples)`` followed by the float32 samples as one byte message, or
@@ -23,6 +25,7 @@ exception type with the same sentence; a child that died is one sentence too.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ProcessInstrument", "RendererProcessError"]
+__all__ = ["ProcessInstrument", "RenderCancelled", "RendererProcessError"]
 
 ATTRIBUTES = (
     "sample_rate",
@@ -41,11 +44,16 @@ ATTRIBUTES = (
     "name",
     "device_name",
 )
+RENDERER_NICENESS = 5  # the child's scheduling priority below the audio process
 START_TIMEOUT_S = 300.0  # loading a model (and importing torch) in the child
 
 
 class RendererProcessError(RuntimeError):
     """The renderer process could not start or ended (one sentence)."""
+
+
+class RenderCancelled(RuntimeError):
+    """A render dropped by ``ProcessInstrument.cancel`` (its timbre is outdated)."""
 
 
 def _portable(err: BaseException) -> BaseException:
@@ -59,13 +67,21 @@ def _portable(err: BaseException) -> BaseException:
         return RuntimeError(f"{type(err).__name__}: {err}")
 
 
-def _serve(conn, factory: Callable[..., Any], args: tuple) -> None:
+def _serve(conn, cancel, factory: Callable[..., Any], args: tuple) -> None:
     """The child's loop: build the instrument, then render requests until closed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "nice"):  # background work: the audio and GUI threads come first
+        try:
+            os.nice(RENDERER_NICENESS)
+        except OSError:
+            pass
     try:
         instrument = factory(*args)
         attrs = {name: getattr(instrument, name, "") for name in ATTRIBUTES}
         attrs["pitch_range"] = tuple(attrs["pitch_range"])
+        attrs["can_preview"] = bool(getattr(instrument, "can_preview", False))
+        if hasattr(instrument, "set_interrupt"):
+            instrument.set_interrupt(cancel.is_set)
     except BaseException as err:  # reported to the parent, which raises it
         conn.send(("error", _portable(err)))
         return
@@ -75,16 +91,22 @@ def _serve(conn, factory: Callable[..., Any], args: tuple) -> None:
             request = conn.recv()
         except (EOFError, OSError):  # the parent went away
             return
-        if request[0] != "render":
+        if request[0] not in ("render", "window"):
             return
+        cancel.clear()  # a cancel meant for the previous request is spent
         try:
-            waves = np.ascontiguousarray(
-                instrument.render(request[1], request[2]), dtype=np.float32
-            )
+            if request[0] == "render":
+                waves = instrument.render(request[1], request[2])
+            else:
+                waves = instrument.render_window(*request[1:])
+            waves = np.ascontiguousarray(waves, dtype=np.float32)
             if waves.ndim != 2:
                 raise ValueError(f"instrument returned shape {waves.shape}")
         except Exception as err:
-            conn.send(("error", _portable(err)))
+            if cancel.is_set():
+                conn.send(("cancelled",))
+            else:
+                conn.send(("error", _portable(err)))
             continue
         conn.send(("notes", waves.shape[0], waves.shape[1]))
         conn.send_bytes(memoryview(waves).cast("B"))
@@ -108,6 +130,7 @@ class ProcessInstrument:
     model_id: str
     name: str
     device_name: str
+    can_preview: bool  # the child's instrument has ``render_window``
 
     def __init__(
         self,
@@ -117,10 +140,11 @@ class ProcessInstrument:
     ) -> None:
         ctx = mp.get_context("spawn")
         self._conn, child = ctx.Pipe()
+        self._cancel = ctx.Event()
         self._lock = threading.Lock()
         self._proc = ctx.Process(
             target=_serve,
-            args=(child, factory, args),
+            args=(child, self._cancel, factory, args),
             name="gansynth-renderer",
             daemon=True,
         )
@@ -160,18 +184,42 @@ class ProcessInstrument:
         """Latents [B, latent_size] float32, MIDI pitches [B] -> [B, samples]."""
         latents = np.ascontiguousarray(latents, dtype=np.float32)
         pitches = np.ascontiguousarray(pitches, dtype=np.int64)
+        return self._call(("render", latents, pitches))
+
+    def render_window(
+        self, latents: np.ndarray, pitches: np.ndarray, starts: np.ndarray, length: int
+    ) -> np.ndarray:
+        """The child instrument's ``render_window`` (see ``instrument.synth``)."""
+        if not self.can_preview:
+            raise ValueError(f"{self.name} cannot render windows of notes")
+        latents = np.ascontiguousarray(latents, dtype=np.float32)
+        pitches = np.ascontiguousarray(pitches, dtype=np.int64)
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        return self._call(("window", latents, pitches, starts, int(length)))
+
+    def cancel(self) -> None:
+        """Drop the render under way (any thread): it raises ``RenderCancelled``.
+
+        The child checks between generator layers (an instrument without
+        ``set_interrupt`` finishes its note); the next request clears the mark.
+        """
+        self._cancel.set()
+
+    def _call(self, request: tuple) -> np.ndarray:
         with self._lock:
             if not self._proc.is_alive():
                 raise RendererProcessError(
                     f"the renderer process has ended (exit code {self._proc.exitcode})"
                 )
             try:
-                self._conn.send(("render", latents, pitches))
+                self._conn.send(request)
             except (OSError, ValueError) as err:
                 raise RendererProcessError(
                     "the renderer process is not listening"
                 ) from err
             kind, *rest = self._reply(None, "render")
+            if kind == "cancelled":
+                raise RenderCancelled("the render was cancelled")
             if kind == "error":
                 raise rest[0]
             count, samples = rest

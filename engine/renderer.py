@@ -11,6 +11,14 @@ A request renders first the pitches that sound or are held (one call, published 
 once), then the rest ``batch_size`` notes per call (batching gains nothing on 2 CPU
 cores), looking between calls for a newer request (then the old one is abandoned) and
 for keys pressed meanwhile (their pitches jump the queue).
+
+A slow model (a whole note takes longer than ``PREVIEW_ABOVE_MS``, e.g. the paper-size
+generator on a CPU) gets a preview first: for each sounding voice only the next
+``PREVIEW_S`` seconds from where it plays are rendered (``render_window``, a fraction
+of a note's cost), spliced into its note (``bank.splice_preview``) and published, so a
+held note moves to the new timbre within a fraction of a note's time; its whole note
+follows. An instrument with ``cancel`` (``engine.render_process.ProcessInstrument``)
+is told to drop a render under way as soon as a newer request comes.
 """
 
 from __future__ import annotations
@@ -21,10 +29,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.bank import LoopPoints, NoteBank, prepare_note
+from engine.bank import LoopPoints, NoteBank, prepare_note, splice_preview
 from engine.interface import Instrument
+from engine.render_process import RenderCancelled
 
-__all__ = ["BankRenderer", "render_notes"]
+__all__ = ["BankRenderer", "render_notes", "PREVIEW_ABOVE_MS", "PREVIEW_S"]
+
+PREVIEW_ABOVE_MS = 40.0  # whole notes slower than this: held notes get a preview first
+PREVIEW_S = 0.4  # preview length from a voice's position (covers the whole note's wait)
+PREVIEW_FADE_S = 0.005  # fades joining a preview to the note around it
 
 
 def render_notes(
@@ -57,9 +70,13 @@ class BankRenderer:
         sounding: Callable[[], list[int]],
         loop_crossfade_ms: float = 20.0,
         batch_size: int = 1,
+        positions: Callable[[], list[tuple[int, float]]] | None = None,
     ) -> None:
         self.instrument = instrument
         self._current, self._publish, self._sounding = current, publish, sounding
+        self._positions = positions
+        self.note_ms = 0.0  # smoothed time of one whole note (decides on previews)
+        self.previews = 0  # previews published
         self.loop_crossfade_ms = loop_crossfade_ms  # NB: read per request (float swap)
         self.batch_size = max(1, int(batch_size))
         self._lock = threading.Lock()  # guards the mailbox only
@@ -81,6 +98,9 @@ class BankRenderer:
             self.requested_version += 1
             self._pending = (self.requested_version, latent)
             self._t_request = time.perf_counter()
+        cancel = getattr(self.instrument, "cancel", None)
+        if cancel is not None:  # whatever renders now is for an older timbre
+            cancel()
         self._wake.set()
         return self.requested_version
 
@@ -118,6 +138,8 @@ class BankRenderer:
                 continue
             try:
                 self._render(*req, abandon=True)
+            except RenderCancelled:
+                pass  # a newer request is waiting
             except Exception as err:  # a broken render must not end the thread
                 self.errors += 1
                 self.last_error = f"{type(err).__name__}: {err}"
@@ -151,6 +173,13 @@ class BankRenderer:
         first = True
         if not todo:
             self._publish(bank)
+        if abandon and todo and self._previewing():
+            previewed = self._preview(bank, latent)
+            if previewed is not None:
+                bank = previewed
+                self._publish(bank)
+                self.first_ms = (time.perf_counter() - t0) * 1e3
+                first = False
         while todo:
             if abandon and self._newer_waiting():
                 return
@@ -160,7 +189,12 @@ class BankRenderer:
                 if first and sounding
                 else (sounding[:1] or todo[: self.batch_size])
             )
+            t_batch = time.perf_counter()
             notes = render_notes(self.instrument, latent, batch, self.loop_crossfade_ms)
+            per_note = (time.perf_counter() - t_batch) * 1e3 / len(batch)
+            self.note_ms = (
+                per_note if not self.note_ms else (0.7 * self.note_ms + 0.3 * per_note)
+            )
             bank = bank.with_notes(batch, notes)
             self._publish(bank)
             if first:
@@ -168,3 +202,37 @@ class BankRenderer:
                 first = False
             todo = [p for p in todo if p not in batch]
         self.render_ms = (time.perf_counter() - t0) * 1e3
+
+    def _previewing(self) -> bool:
+        return (
+            self._positions is not None
+            and self.note_ms > PREVIEW_ABOVE_MS
+            and bool(getattr(self.instrument, "can_preview", False))
+        )
+
+    def _preview(self, bank: NoteBank, latent: np.ndarray) -> NoteBank | None:
+        """``bank`` with previews under the sounding voices, or None (none sound)."""
+        assert self._positions is not None
+        spans: dict[int, tuple[float, float]] = {}
+        for pitch, pos in self._positions():
+            if bank.pitch_min <= pitch <= bank.pitch_max:
+                lo, hi = spans.get(pitch, (pos, pos))
+                spans[pitch] = (min(lo, pos), max(hi, pos))
+        if not spans:
+            return None
+        inst = self.instrument
+        rate, n = inst.sample_rate, inst.note_length
+        pitches = sorted(spans)
+        starts = [min(int(spans[p][0]), n - 1) for p in pitches]
+        length = int(PREVIEW_S * rate + max(hi - lo for lo, hi in spans.values()))
+        latents = np.repeat(latent[None, :], len(pitches), axis=0)
+        waves = inst.render_window(
+            latents, np.asarray(pitches, np.int64), np.asarray(starts), length
+        )
+        fade = max(1, int(PREVIEW_FADE_S * rate))
+        notes = [
+            splice_preview(bank.note(p), bank.loop(p), w, s, n, fade)
+            for p, w, s in zip(pitches, waves, starts, strict=True)
+        ]
+        self.previews += 1
+        return bank.with_notes(pitches, notes, preview=True)

@@ -374,6 +374,18 @@ class VoicePool:
         """Trained pitches that active voices read (render these first)."""
         return sorted({int(p) for p in self.pitch[self.active]})
 
+    def sounding_positions(self) -> list[tuple[int, float]]:
+        """(trained pitch, read position in samples) of each voice on a bank note.
+
+        A racy read from another thread (the renderer's preview), harmless: a
+        position a block old is as good.
+        """
+        live = self.active & ~self.private
+        return [
+            (int(p), float(x))
+            for p, x in zip(self.pitch[live], self.pos[live], strict=True)
+        ]
+
     def held_keys(self) -> tuple[int, ...]:
         """Keys that are down or held by the sustain pedal."""
         held = self.active & (self.key_down | self.sustained)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from instrument.config import ModelConfig
-from instrument.spectral import denormalize
+from instrument.spectral import _affine, denormalize
 
 __all__ = [
     "EqualizedConv2d",
@@ -281,6 +281,70 @@ class Generator(nn.Module):
             out = rgb if out is None else out + rgb
         assert out is not None  # the weights sum to 1, so one block contributes
         return out
+
+    def window_ranges(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """Frame ranges each block must output so the last one outputs ``[lo, hi)``.
+
+        Going back from the last block: its two k x k convs need ``k // 2`` more frames
+        on each side each (clamped to the block's frames), and its nearest x2
+        upsampling halves the range (rounded outwards). ``[0]`` is the first block's.
+        """
+        frames = self.cfg.final_shape[0]
+        if not 0 <= lo < hi <= frames:
+            raise ValueError(f"window [{lo}, {hi}) is not inside 0-{frames} frames")
+        halo = 2 * (self.cfg.kernel_size // 2)
+        n = self.cfg.num_resolutions
+        ranges = [(0, 0)] * n
+        ranges[n - 1] = (lo, hi)
+        for b in range(n - 1, 0, -1):
+            low, high = ranges[b]
+            rows = self.cfg.block_shape(b + 1)[0]
+            low, high = max(0, low - halo), min(rows, high + halo)
+            ranges[b - 1] = (low // 2, -(-high // 2))
+        return ranges
+
+    def forward_window(
+        self, z: torch.Tensor, labels: torch.Tensor, lo: int, hi: int
+    ) -> torch.Tensor:
+        """Raw images of frames ``[lo, hi)`` only, for a fully grown generator.
+
+        Each block runs on the frames the next one needs (``window_ranges``) plus the
+        rows its zero-padded convs spoil at a cut that is not the image's edge, which
+        are dropped; convs, LeakyReLU and pixel norm act per frame neighbourhood, so the
+        result equals ``forward(z, labels)[:, :, lo:hi]`` up to float rounding, at a
+        fraction of the cost when the window is short (a held note's next moments).
+
+        Returns ``[B, 2, hi - lo, bins]`` raw (de-normalised) images, float32+.
+        """
+        self._check_inputs(z, labels)
+        ranges = self.window_ranges(lo, hi)
+        wdtype = self.to_rgb[0].weight.dtype
+        x = torch.cat([z.to(wdtype), self.one_hot(labels.long()).to(wdtype)], dim=1)
+        x = pixel_norm(x)[:, :, None, None]
+        if self.to_rgb[0].weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.blocks[0](x)
+        pad = self.cfg.kernel_size // 2
+        start = 0  # frame of x[:, :, 0] in the current block's frames
+        for b in range(1, len(self.blocks)):
+            block = self.blocks[b]
+            rows = self.cfg.block_shape(b + 1)[0]
+            low, high = ranges[b]
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+            start *= 2
+            # each conv gets only the rows the next step needs, plus its own halo
+            for conv, reach in ((block.conv1, 2 * pad), (block.conv2, pad)):
+                a, e = max(0, low - reach), min(rows, high + reach)
+                x = x[:, :, a - start : e - start]
+                start = a
+                x = pixel_norm(F.leaky_relu(conv(x), _LRELU_SLOPE, inplace=True))
+            x = x[:, :, low - start : high - start]
+            start = low
+        y = torch.tanh(self.to_rgb[-1](x))
+        if y.dtype in (torch.bfloat16, torch.float16):
+            y = y.float()
+        a, b = _affine(self.cfg.spectral, y)  # denormalize without its shape check
+        return (y - b) / a
 
     def forward(
         self, z: torch.Tensor, labels: torch.Tensor, progress: float | None = None

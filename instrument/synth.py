@@ -31,17 +31,32 @@ compiled). On CPU it mostly helps narrow nets, whose time goes to element-wise w
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from instrument.bundle import Bundle, BundleError, default_model_path, load_bundle
-from instrument.networks import Generator
+from instrument.networks import EqualizedConv2d, Generator
+from instrument.spectral_numpy import LOG_EPS
 
-__all__ = ["Synth", "PRECISIONS", "pick_device", "native_bf16", "BF16_ERROR_NOTE"]
+__all__ = [
+    "Synth",
+    "RenderInterrupted",
+    "PRECISIONS",
+    "pick_device",
+    "native_bf16",
+    "BF16_ERROR_NOTE",
+]
+
+
+class RenderInterrupted(RuntimeError):
+    """A render stopped by ``Synth.set_interrupt``'s check."""
+
 
 PRECISIONS = ("auto", "fp32", "bf16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -129,6 +144,8 @@ class Synth:
         The instrument interface the engine uses.
     """
 
+    can_preview = True  # render_window: a held note's next moments, cheaply
+
     def __init__(
         self,
         bundle: Bundle,
@@ -175,6 +192,7 @@ class Synth:
             torch.compile(self.generator, dynamic=False) if compile else self.generator
         )
         self.spectral = SpectralTransform(cfg.spectral, device=self.device).eval()
+        self._interrupt_hooks: list = []
         self.sample_rate = self.model_rate
         self.note_length = self.model_length
         self.set_output_rate(output_rate)
@@ -303,6 +321,89 @@ class Synth:
             for s in self._batches(len(z)):
                 out[s] = self._waves(self._images(z[s], p[s]))
         return out
+
+    # ------------------------------------------------------------------ previews
+    def frames_for(self, start: int, length: int) -> tuple[int, int]:
+        """Frames ``[lo, hi)`` whose overlap-add makes output samples
+        ``[start, start + length)`` exactly (a frame's reach, plus one frame on each
+        side for the resampler's filter)."""
+        spec = self.config.spectral
+        scale = self.model_rate / self.sample_rate
+        first = math.floor(start * scale) + spec.pad_left  # in padded model samples
+        last = math.ceil((start + length) * scale) + spec.pad_left
+        lo = (first - spec.n_fft) // spec.hop_length
+        hi = last // spec.hop_length + 2
+        return max(0, lo), min(spec.n_frames, hi)
+
+    def render_window(
+        self,
+        latents: np.ndarray | torch.Tensor,
+        pitches: np.ndarray | torch.Tensor,
+        starts: np.ndarray,
+        length: int,
+    ) -> np.ndarray:
+        """Samples ``[start, start + length)`` of notes, at a fraction of a note's cost.
+
+        Only the frames those samples need go through the generator's expensive top
+        blocks (``Generator.forward_window``); the rest of the image is silence, so
+        the samples equal ``render``'s but for a constant phase offset per frequency
+        (the instantaneous frequency is summed from the window's first frame). The
+        engine plays this under a held note while the whole note renders.
+        A generator not fully grown renders whole notes and slices them.
+
+        Returns ``[B, length]`` float32 at ``sample_rate``.
+        """
+        z, p = self._check(latents, pitches)
+        starts = np.asarray(starts, dtype=np.int64).reshape(-1)
+        if starts.shape != (len(z),) or (starts < 0).any() or length < 1:
+            raise ValueError(
+                f"need one start >= 0 per note ({len(z)}) and a positive length"
+            )
+        out = np.zeros((len(z), length), np.float32)
+        full = self.progress is not None and self.progress < (
+            self.config.num_resolutions - 1
+        )
+        spec = self.config.spectral
+        with torch.inference_mode():
+            for i in range(len(z)):
+                start = int(min(starts[i], self.note_length - 1))
+                stop = min(self.note_length, start + length)
+                if full or self.compiled:
+                    wave = self._waves(self._images(z[i : i + 1], p[i : i + 1]))[0]
+                else:
+                    lo, hi = self.frames_for(start, stop - start)
+                    zt = torch.from_numpy(z[i : i + 1]).to(self.device)
+                    label = torch.from_numpy(p[i : i + 1] - self.config.pitch_min)
+                    part = self.generator.forward_window(
+                        zt, label.to(self.device), lo, hi
+                    ).float()
+                    images = part.new_zeros((1, 2, spec.n_frames, spec.n_bins))
+                    images[:, 0] = math.log(LOG_EPS)  # silence
+                    images[:, :, lo:hi] = part
+                    wave = self._waves(images)[0]
+                out[i, : stop - start] = wave[start:stop]
+        return out
+
+    def set_interrupt(self, check: Callable[[], bool] | None) -> None:
+        """Make rendering stop between generator layers once ``check()`` is true.
+
+        The stopped call raises ``RenderInterrupted``; None removes the check. The
+        engine's renderer process uses it to drop a note of a timbre the player has
+        already moved away from, so the new timbre starts a layer later, not a note.
+        """
+        for handle in self._interrupt_hooks:
+            handle.remove()
+        self._interrupt_hooks = []
+        if check is None:
+            return
+
+        def hook(module, args):
+            if check():
+                raise RenderInterrupted("the render was interrupted")
+
+        for module in self.generator.modules():
+            if isinstance(module, EqualizedConv2d):
+                self._interrupt_hooks.append(module.register_forward_pre_hook(hook))
 
     def render_images(
         self, latents: np.ndarray | torch.Tensor, pitches: np.ndarray | torch.Tensor

@@ -188,3 +188,26 @@ def test_bad_inputs_give_one_clear_error():
         gen(z, labels.float())
     with pytest.raises(ValueError, match="progress"):
         gen(z, labels, 6.5)
+
+
+@pytest.mark.parametrize("window", [(0, 5), (17, 40), (55, 64), (0, 64)])
+def test_forward_window_equals_the_slice_of_the_whole_image(window):
+    cfg = get_config("quarter_2s")
+    torch.manual_seed(3)
+    gen = Generator(cfg).eval()
+    z = torch.randn(2, cfg.latent_size)
+    labels = torch.tensor([3, 40])
+    lo, hi = window
+    with torch.inference_mode():
+        whole = gen(z, labels)
+        part = gen.forward_window(z, labels, lo, hi)
+    assert part.shape == (2, 2, hi - lo, cfg.spectral.n_bins)
+    torch.testing.assert_close(part, whole[:, :, lo:hi], rtol=1e-5, atol=1e-5)
+
+
+def test_window_ranges_grow_by_the_conv_halo_and_refuse_outside_frames():
+    gen = Generator(get_config("paper"))
+    ranges = gen.window_ranges(41, 56)
+    assert ranges[-1] == (41, 56) and ranges[-2] == (19, 29) and ranges[0] == (0, 2)
+    with pytest.raises(ValueError, match="window"):
+        gen.window_ranges(120, 130)

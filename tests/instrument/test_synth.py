@@ -192,3 +192,40 @@ def test_a_bundle_exported_mid_growing_renders_at_its_progress(tmp_path):
     with torch.inference_mode():
         expect = gen(torch.from_numpy(z), torch.tensor([60 - cfg.pitch_min]), 1.5)
     np.testing.assert_allclose(np.asarray(images), expect.numpy(), atol=1e-4)
+
+
+def test_render_window_is_the_note_where_the_window_starts_at_frame_zero(synth16):
+    z, pitches = _inputs(2, seed=4)
+    lo, _ = synth16.frames_for(0, 4000)
+    assert lo == 0  # no phase offset: the samples must be the note's own
+    window = synth16.render_window(z, pitches, np.array([0, 0]), 4000)
+    whole = synth16.render(z, pitches)
+    assert window.shape == (2, 4000) and window.dtype == np.float32
+    peak = np.abs(whole).max()
+    np.testing.assert_allclose(window, whole[:, :4000], rtol=0, atol=1e-3 * peak)
+
+
+def test_render_window_mid_note_keeps_the_level_and_stops_at_the_end(synth16):
+    z, pitches = _inputs(1, seed=5)
+    n = synth16.note_length
+    start = n // 2
+    window = synth16.render_window(z, pitches, np.array([start]), 3200)[0]
+    whole = synth16.render(z, pitches)[0, start : start + 3200]
+    ratio = np.sqrt(np.mean(window**2) / np.mean(whole**2))
+    assert 0.7 < ratio < 1.3  # same magnitudes, a phase offset per frequency
+    tail = synth16.render_window(z, pitches, np.array([n - 100]), 3200)[0]
+    assert np.all(tail[100:] == 0.0)  # past the note's end: silence
+    with pytest.raises(ValueError, match="start"):
+        synth16.render_window(z, pitches, np.array([-1]), 10)
+
+
+def test_an_interrupt_stops_a_render_between_layers(bundle_path):
+    from instrument.synth import RenderInterrupted
+
+    synth = Synth.load(bundle_path, output_rate=16000, device="cpu")
+    z, pitches = _inputs(1)
+    synth.set_interrupt(lambda: True)
+    with pytest.raises(RenderInterrupted):
+        synth.render(z, pitches)
+    synth.set_interrupt(None)
+    assert synth.render(z, pitches).shape == (1, synth.note_length)
