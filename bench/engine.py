@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import instruments
 from engine.audio import (
     AudioOutput,
     AudioSettings,
@@ -62,33 +63,8 @@ class _Server(JackServer):
 
 # -- instruments -----------------------------------------------------------------------
 # Every instrument renders in a child process (engine.render_process), as in live play.
-def _make_random_synth(config: str) -> Any:
-    """GANSynth's generator of ``config`` with random weights (speed only)."""
-    from bench.generator import _random_bundle
-    from instrument.synth import Synth
-
-    return Synth(_random_bundle(config), output_rate=RATE, device="cpu")
-
-
-def _make_shipped_synth(path: str) -> Any:
-    from instrument.synth import Synth
-
-    return Synth.load(path, output_rate=RATE, device="cpu")
-
-
-def _make_soundfont() -> Any:
-    from instrument.soundfont import SoundFontInstrument, find_soundfont
-
-    path = find_soundfont()
-    if path is None:
-        raise OSError(
-            "no General MIDI SoundFont found (apt-get install fluid-soundfont-gm)"
-        )
-    return SoundFontInstrument(path, sample_rate=RATE)
-
-
 def _random_synth(config: str) -> ProcessInstrument:
-    return ProcessInstrument(_make_random_synth, config)
+    return ProcessInstrument(instruments.random_synth, config, RATE)
 
 
 def _shipped_synth() -> ProcessInstrument | None:
@@ -96,11 +72,13 @@ def _shipped_synth() -> ProcessInstrument | None:
     from instrument.bundle import default_model_path
 
     path = default_model_path()
-    return ProcessInstrument(_make_shipped_synth, str(path)) if path.exists() else None
+    if not path.exists():
+        return None
+    return ProcessInstrument(instruments.shipped_synth, str(path), RATE)
 
 
 def _soundfont() -> ProcessInstrument:
-    return ProcessInstrument(_make_soundfont)
+    return ProcessInstrument(instruments.soundfont, RATE)
 
 
 def _latents(instrument: Any, n: int, seed: int) -> np.ndarray:

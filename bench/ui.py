@@ -30,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import instruments
+
 __all__ = ["run"]
 
 JACK_RATE, JACK_PERIOD = 48000, 256
@@ -46,12 +48,6 @@ def _random_bundle(folder: Path, name: str) -> Path:
     path = folder / f"random-{name}.safetensors"
     save_bundle(path, cfg, Generator(cfg).state_dict(), {"name": f"random {cfg.name}"})
     return path
-
-
-def _loader(model: str | None, sample_rate: int):
-    from instrument.synth import Synth
-
-    return Synth.load(model, output_rate=sample_rate)
 
 
 def _pump(app, seconds: float) -> None:
@@ -125,7 +121,7 @@ def run(quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
         os.environ["GANSYNTH_PRESET_DIR"] = str(tmp / "presets")
         model = _random_bundle(tmp, config)
         app = _application()
-        window = MainWindow(Host(_loader, render_process=True), settings)
+        window = MainWindow(Host(instruments.synth_file, render_process=True), settings)
         window.remember = False
         window.paint_in_frame = True
         window.start(str(model))

@@ -12,7 +12,7 @@ process no longer compete with the generator for the interpreter.
 The child is started with the ``spawn`` method on every platform (a forked torch is not
 safe, and macOS and Windows spawn anyway) from a picklable factory, e.g.
 ``ProcessInstrument(load_instrument, model_path, sample_rate)``; it ignores Ctrl-C (the
-parent decides when it ends), runs at a lower scheduling priority (``nice`` 5 on POSIX:
+parent decides when it ends), runs at a lower scheduling priority (``nice`` 10 on POSIX:
 when the cores are short, the audio callback's process and the GUI are served first) and
 exits when the parent's end of the pipe closes.
 
@@ -44,7 +44,7 @@ ATTRIBUTES = (
     "name",
     "device_name",
 )
-RENDERER_NICENESS = 5  # the child's scheduling priority below the audio process
+RENDERER_NICENESS = 10  # the child's scheduling priority below the audio process
 START_TIMEOUT_S = 300.0  # loading a model (and importing torch) in the child
 
 
