@@ -59,9 +59,7 @@ def test_a_preview_does_not_count_as_rendered():
     assert bank.complete and bank.previews is None
 
 
-def test_a_slow_model_previews_the_held_note_then_renders_it_whole(
-    synth, monkeypatch
-):
+def test_a_slow_model_previews_the_held_note_then_renders_it_whole(synth, monkeypatch):
     monkeypatch.setattr(renderer_module, "PREVIEW_ABOVE_MS", 0.0)  # all are "slow"
     rng = np.random.default_rng(2)
     z = rng.standard_normal((2, synth.latent_size)).astype(np.float32)
