@@ -74,7 +74,7 @@ def _shipped_synth() -> ProcessInstrument | None:
     path = default_model_path()
     if not path.exists():
         return None
-    return ProcessInstrument(instruments.shipped_synth, str(path), RATE)
+    return ProcessInstrument(instruments.synth_file, str(path), RATE)
 
 
 def _soundfont() -> ProcessInstrument:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["random_synth", "shipped_synth", "soundfont", "synth_file"]
+__all__ = ["random_synth", "soundfont", "synth_file"]
 
 
 def random_synth(config: str, rate: int) -> Any:
@@ -25,10 +25,6 @@ def synth_file(path: str | None, rate: int) -> Any:
     from instrument.synth import Synth
 
     return Synth.load(path, output_rate=rate, device="cpu")
-
-
-def shipped_synth(path: str, rate: int) -> Any:
-    return synth_file(path, rate)
 
 
 def soundfont(rate: int) -> Any:

@@ -26,7 +26,7 @@ import numpy as np
 from engine import events as ev
 from engine.bank import NoteBank
 from engine.envelope import Adsr
-from engine.interface import Instrument
+from engine.interface import REQUIRED_FIELDS, Instrument
 from engine.mixer import OutputStage
 from engine.renderer import BankRenderer
 from engine.scope import ScopeRing
@@ -48,15 +48,7 @@ MAX_QUEUED_EVENTS = 65536  # beyond this, push_event drops and counts
 RETIRE_GRACE_S = 1.0  # a replaced bank is kept this long, then the retire thread drops
 SCOPE_SAMPLES = 1 << 16
 
-INSTRUMENT_ATTRIBUTES = (
-    "sample_rate",
-    "pitch_range",
-    "latent_size",
-    "note_length",
-    "model_id",
-    "name",
-    "render",
-)
+INSTRUMENT_ATTRIBUTES = (*REQUIRED_FIELDS, "render")
 
 
 @dataclass(frozen=True, slots=True)

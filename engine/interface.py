@@ -10,7 +10,18 @@ from typing import Protocol
 
 import numpy as np
 
-__all__ = ["Instrument"]
+__all__ = ["Instrument", "REQUIRED_FIELDS", "FIELDS"]
+
+# the data members below that the engine needs, and all of them (device_name is shown)
+REQUIRED_FIELDS = (
+    "sample_rate",
+    "pitch_range",
+    "latent_size",
+    "note_length",
+    "model_id",
+    "name",
+)
+FIELDS = (*REQUIRED_FIELDS, "device_name")
 
 
 class Instrument(Protocol):

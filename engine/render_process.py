@@ -33,17 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from engine.interface import FIELDS
+
 __all__ = ["ProcessInstrument", "RenderCancelled", "RendererProcessError"]
 
-ATTRIBUTES = (
-    "sample_rate",
-    "pitch_range",
-    "latent_size",
-    "note_length",
-    "model_id",
-    "name",
-    "device_name",
-)
 RENDERER_NICENESS = 10  # the child's scheduling priority below the audio process
 START_TIMEOUT_S = 300.0  # loading a model (and importing torch) in the child
 
@@ -77,7 +70,7 @@ def _serve(conn, cancel, factory: Callable[..., Any], args: tuple) -> None:
             pass
     try:
         instrument = factory(*args)
-        attrs = {name: getattr(instrument, name, "") for name in ATTRIBUTES}
+        attrs = {name: getattr(instrument, name, "") for name in FIELDS}
         attrs["pitch_range"] = tuple(attrs["pitch_range"])
         attrs["can_preview"] = bool(getattr(instrument, "can_preview", False))
         if hasattr(instrument, "set_interrupt"):

@@ -139,7 +139,7 @@ class BankRenderer:
             try:
                 self._render(*req, abandon=True)
             except RenderCancelled:
-                pass  # a newer request is waiting
+                continue  # a newer request is waiting: the loop takes it next
             except Exception as err:  # a broken render must not end the thread
                 self.errors += 1
                 self.last_error = f"{type(err).__name__}: {err}"
