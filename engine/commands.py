@@ -57,18 +57,22 @@ def _timbre(args: argparse.Namespace, instrument: Any) -> tuple[np.ndarray, Any]
     """The latent ``[latent_size] float32`` and engine settings (None: defaults).
 
     From ``--preset`` (refused with one sentence when made for another model), else a
-    random latent from ``--seed`` (0 when not given).
+    random latent from ``--seed``, else the model's factory default pad
+    (``engine.presets.startup_preset``), else the random latent of seed 0.
     """
+    from engine.presets import load_preset, startup_preset
     from instrument.latent import random_latents
 
     preset_name = getattr(args, "preset", None)
     if preset_name:
-        from engine.presets import load_preset
-
         preset = load_preset(preset_name, instrument.model_id)
         return preset.latent(), preset.settings
     seed = getattr(args, "seed", None)
-    seed = 0 if seed is None else seed
+    if seed is None:
+        preset = startup_preset(instrument.model_id)
+        if preset is not None:
+            return preset.latent(), preset.settings
+        seed = 0
     return random_latents(1, instrument.latent_size, seed)[0], None
 
 

@@ -41,11 +41,14 @@ __all__ = [
     "load_preset",
     "save_preset",
     "delete_preset",
+    "DEFAULT_PRESET",
+    "startup_preset",
 ]
 
 FORMAT = "gansynth-preset"
 VERSION = 1
 FACTORY_DIR = Path(__file__).resolve().parent.parent / "presets"
+DEFAULT_PRESET = "Four Families"  # the factory pad a model starts with (make-presets)
 _NAME = re.compile(r"^[\w][\w .\-+()]{0,63}$")  # file-name safe preset names
 
 
@@ -71,6 +74,7 @@ class Preset:
     corners: np.ndarray  # [4, latent_size] float32, pad order (module docstring)
     position: tuple[float, float]  # pad x, y in [0, 1]
     settings: EngineSettings  # envelope, gain, ... (EngineSettings)
+    corner_names: tuple[str, ...] | None = None  # optional labels of the 4 corners
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -91,6 +95,14 @@ class Preset:
             )
         if not isinstance(self.settings, EngineSettings):
             raise PresetError("preset settings must be EngineSettings")
+        names = self.corner_names
+        if names is not None and (
+            len(names) != 4
+            or not all(isinstance(n, str) and 0 < len(n) <= 64 for n in names)
+        ):
+            raise PresetError(
+                f"corner names must be 4 strings of 1-64 characters, got {names!r}"
+            )
 
     @classmethod
     def create(
@@ -100,6 +112,7 @@ class Preset:
         corners: np.ndarray,
         position: tuple[float, float] = (0.5, 0.5),
         settings: EngineSettings | None = None,
+        corner_names: tuple[str, ...] | list[str] | None = None,
     ) -> Preset:
         """A preset from arrays and numbers (converted to the stored types)."""
         return cls(
@@ -108,6 +121,7 @@ class Preset:
             np.array(corners, dtype=np.float32),
             (float(position[0]), float(position[1])),
             settings or EngineSettings(),
+            None if corner_names is None else tuple(corner_names),
         )
 
     def latent(self) -> np.ndarray:
@@ -118,7 +132,7 @@ class Preset:
         return np.asarray(pad_latent(self.corners, x, y), dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "format": FORMAT,
             "version": VERSION,
             "name": self.name,
@@ -127,6 +141,9 @@ class Preset:
             "position": list(self.position),
             "settings": self.settings.to_dict(),
         }
+        if self.corner_names is not None:
+            data["corner_names"] = list(self.corner_names)
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "preset") -> Preset:
@@ -144,8 +161,18 @@ class Preset:
             settings = EngineSettings.from_dict(dict(data["settings"]))
             if not (math.isfinite(x) and math.isfinite(y)):
                 raise ValueError("the pad position is not finite")
+            names = data.get("corner_names")
+            if names is not None:
+                if not isinstance(names, list):
+                    raise ValueError("corner_names must be a list of 4 names")
+                names = tuple(names)
             return cls(
-                str(data["name"]), str(data["model_id"]), corners, (x, y), settings
+                str(data["name"]),
+                str(data["model_id"]),
+                corners,
+                (x, y),
+                settings,
+                names,
             )
         except PresetError as err:
             raise PresetError(f"{where}: {err}") from None
@@ -276,3 +303,19 @@ def delete_preset(name: str, user_dir: Path | None = None) -> None:
     if not path.is_file():
         raise PresetError(f"no user preset named {name!r}")
     path.unlink()
+
+
+def startup_preset(model_id: str, factory_dir: Path | None = None) -> Preset | None:
+    """The factory ``DEFAULT_PRESET`` when it was made with ``model_id``, else None.
+
+    The pad a musician finds at first start (no saved pad, no ``--preset``); a missing
+    or unreadable file, or one made with another model, gives None (random corners).
+    """
+    path = (factory_dir or FACTORY_DIR) / f"{DEFAULT_PRESET}.json"
+    if not path.is_file():
+        return None
+    try:
+        preset = _read(path)
+    except PresetError:
+        return None
+    return preset if preset.model_id == model_id else None

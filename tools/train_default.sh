@@ -2,8 +2,9 @@
 # Continue training the shipped default model (config quarter_2s) in the background-friendly
 # way it was started: two gloo processes with one thread each and 4 notes each (batch 8).
 #   bash tools/train_default.sh            # renders the data set if missing, resumes, trains
-#   bash tools/train_default.sh --save     # copies the resumable state into train-state/
-#                                          # and exports the EMA generator as the default model
+#   bash tools/train_default.sh --save     # copies the resumable state into train-state/,
+#                                          # exports the EMA generator as the default model
+#                                          # and remakes the factory presets for it
 # The data set is rebuilt by the command below (never committed); the resumable state lives
 # in train-state/quarter_2s/ (committed at most once per session).
 set -euo pipefail
@@ -23,6 +24,8 @@ if [[ "${1:-}" == "--save" ]]; then
     [[ -f "$RUN/$f" ]] && cp "$RUN/$f" "$STATE/$f"
   done
   .venv/bin/python -m trainer export "$RUN" --out "$MODEL" --checkpoint "${CHECKPOINT:-latest}"
+  # factory presets name the model they were made with: remake them for the new one
+  .venv/bin/python -m trainer make-presets --model "$MODEL" --data "$DATA" --out presets
   exit 0
 fi
 

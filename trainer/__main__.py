@@ -20,6 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("trainer.train", "train a GANSynth model (resumable; torchrun for DDP)"),
     "export": ("trainer.export", "export a run's EMA generator as a model bundle"),
     "eval": ("trainer.evaluate", "pitch accuracy, pitch entropy, NDB and diversity"),
+    "make-presets": (
+        "trainer.factory_presets",
+        "factory presets: latents nearest chosen training instruments",
+    ),
 }
 
 

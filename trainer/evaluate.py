@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["configure", "run", "evaluate", "real_reference", "format_report"]
+__all__ = [
+    "configure",
+    "run",
+    "evaluate",
+    "real_reference",
+    "format_report",
+    "jsonable",
+]
 
 
 def real_reference(
@@ -192,15 +199,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.generic):
-        return _jsonable(x.item())
+        return jsonable(x.item())
     return x
 
 
@@ -223,6 +230,6 @@ def run(args: argparse.Namespace) -> int:
     for line in format_report(result):
         print(line)
     if args.json:
-        print(json.dumps(_jsonable(result), sort_keys=True))
+        print(json.dumps(jsonable(result), sort_keys=True))
     sys.stdout.flush()
     return 0

@@ -23,7 +23,7 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from engine.events import AllNotesOff, ControlChange, NoteOff, NoteOn
-from engine.presets import Preset
+from engine.presets import Preset, startup_preset
 from instrument.config import SpectralConfig
 from instrument.latent import pad_latent
 from ui.controls import SoundControls
@@ -250,14 +250,17 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def _adopt_pad(self, latent_size: int) -> None:
+        """The pad remembered for this model, else its factory default, else random."""
         if self.pad_model.latent_size != latent_size:
             self.pad_model = PadModel(latent_size, seed=0)
+        model_id = self.host.instrument.model_id
         saved = self.state.get("pad")
-        if (
-            isinstance(saved, dict)
-            and saved.get("model_id") == self.host.instrument.model_id
-        ):
+        if isinstance(saved, dict) and saved.get("model_id") == model_id:
             self.pad_model.restore(saved)
+        elif (preset := startup_preset(model_id)) is not None:
+            self.apply_preset(preset)
+            self.presets.current = preset.name
+            return  # apply_preset sent the timbre
         self.send_timbre()
 
     def _pick_model(self) -> None:
@@ -330,7 +333,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def apply_preset(self, preset) -> None:
         """Take a loaded preset's pad and sound settings."""
         x, y = preset.position
-        names = [f"{preset.name} {label}" for label in ("A", "B", "C", "D")]
+        names = list(preset.corner_names or ()) or [
+            f"{preset.name} {label}" for label in ("A", "B", "C", "D")
+        ]
         self.pad_model.load(np.asarray(preset.corners, np.float32), names, x, y)
         self.controls.show_settings(preset.settings)
         self.host.update_settings(preset.settings)
@@ -340,7 +345,12 @@ class MainWindow(QtWidgets.QMainWindow):
         """A ``Preset`` of the current pad and sound, named ``name``."""
         m = self.pad_model
         return Preset.create(
-            name, self.model_id() or "", m.corners, (m.x, m.y), self.controls.settings
+            name,
+            self.model_id() or "",
+            m.corners,
+            (m.x, m.y),
+            self.controls.settings,
+            [(n or "corner")[:64] for n in m.names],
         )
 
     # -- MIDI learn --------------------------------------------------------------------

@@ -165,3 +165,33 @@ def test_preset_of_another_model_is_refused(soundfont_path, tmp_path, capsys):
     errors = _errors(capsys.readouterr().err)
     assert len(errors) == 1 and "some-other-model" in errors[0]
     assert not wav.exists()
+
+
+def test_timbre_without_preset_or_seed_is_the_factory_default(tmp_path, monkeypatch):
+    import argparse
+
+    import engine.presets
+    from engine.commands import _timbre
+    from engine.engine import EngineSettings
+    from engine.presets import DEFAULT_PRESET, Preset, save_preset
+    from instrument.latent import random_latents
+
+    class Model:  # what _timbre reads of an instrument
+        model_id, latent_size = "model-xyz", 8
+
+    monkeypatch.setattr(engine.presets, "FACTORY_DIR", tmp_path)
+    corners = random_latents(4, 8, 5)
+    settings = EngineSettings(release=1.25)
+    save_preset(
+        Preset.create(DEFAULT_PRESET, "model-xyz", corners, (1.0, 0.0), settings),
+        tmp_path,
+    )
+    latent, got = _timbre(argparse.Namespace(preset=None, seed=None), Model())
+    np.testing.assert_allclose(latent, corners[1], rtol=1e-6)  # top-right corner
+    assert got == settings
+    latent, got = _timbre(argparse.Namespace(preset=None, seed=3), Model())
+    np.testing.assert_array_equal(latent, random_latents(1, 8, 3)[0])
+    assert got is None
+    Model.model_id = "another"
+    latent, got = _timbre(argparse.Namespace(preset=None, seed=None), Model())
+    np.testing.assert_array_equal(latent, random_latents(1, 8, 0)[0])

@@ -155,3 +155,30 @@ def test_bad_names_are_refused(preset, name):
 def test_settings_survive_json(preset):
     d = json.loads(json.dumps(preset.to_dict()))
     assert Preset.from_dict(d).settings == preset.settings
+
+
+def test_corner_names_round_trip_and_are_checked(user_dir, preset):
+    named = Preset.create(
+        "Named", MODEL, preset.corners, (0.0, 1.0), corner_names=["A", "B", "C", "D"]
+    )
+    save_preset(named)
+    assert load_preset("Named", MODEL).corner_names == ("A", "B", "C", "D")
+    assert preset.corner_names is None and "corner_names" not in preset.to_dict()
+    data = named.to_dict()
+    for bad in (["A", "B"], "ABCD", ["A", "B", "C", ""], ["A", "B", "C", 4]):
+        with pytest.raises(PresetError, match="corner"):
+            Preset.from_dict({**data, "corner_names": bad})
+
+
+def test_startup_preset_is_the_factory_default_of_this_model(tmp_path, preset):
+    from engine.presets import DEFAULT_PRESET, startup_preset
+
+    factory = tmp_path / "factory"
+    assert startup_preset(MODEL, factory_dir=factory) is None  # none shipped
+    default = Preset.create(DEFAULT_PRESET, MODEL, preset.corners, (0.0, 0.0))
+    save_preset(default, factory)
+    got = startup_preset(MODEL, factory_dir=factory)
+    assert got is not None and got.name == DEFAULT_PRESET
+    assert startup_preset("other-model", factory_dir=factory) is None
+    (factory / f"{DEFAULT_PRESET}.json").write_text("{broken")
+    assert startup_preset(MODEL, factory_dir=factory) is None  # unreadable: random

@@ -99,3 +99,45 @@ def test_a_corner_takes_a_presets_timbre(window):
     window.corner_from_preset(3, "Corner source")
     np.testing.assert_allclose(window.pad_model.corners[3], source, atol=1e-6)
     assert window.pad_model.names[3] == "Corner source"
+
+
+def test_first_start_takes_the_models_factory_pad(
+    qtbot, sf_loader, ui_settings, soundfont_path, tmp_path, monkeypatch
+):
+    import engine.presets
+    from engine.engine import EngineSettings
+    from engine.presets import DEFAULT_PRESET, Preset, save_preset
+    from instrument.latent import random_latents
+    from tests.ui.conftest import open_window
+
+    model_id = sf_loader(str(soundfont_path), 16000).model_id
+    factory = tmp_path / "factory"
+    monkeypatch.setattr(engine.presets, "FACTORY_DIR", factory)
+    corners = random_latents(4, sf_loader(str(soundfont_path), 16000).latent_size, 7)
+    names = ["Grand Piano", "String Ensemble", "Trumpet", "Flute"]
+    save_preset(
+        Preset.create(
+            DEFAULT_PRESET,
+            model_id,
+            corners,
+            (0.0, 0.0),
+            EngineSettings(release=0.9),
+            names,
+        ),
+        factory,
+    )
+    w = open_window(qtbot, sf_loader, ui_settings, str(soundfont_path))
+    try:
+        np.testing.assert_array_equal(w.pad_model.corners, corners)
+        assert w.pad_model.names == names and (w.pad_model.x, w.pad_model.y) == (0, 0)
+        assert w.controls.settings.release == 0.9
+        assert w.presets.current == DEFAULT_PRESET
+        assert wait_latent(w.host.engine, corners[0])
+        w.move_pad(0.6, 0.6)
+    finally:
+        w.close()
+    again = open_window(qtbot, sf_loader, ui_settings, None)  # the pad of last time
+    try:
+        assert (again.pad_model.x, again.pad_model.y) == (0.6, 0.6)
+    finally:
+        again.close()
