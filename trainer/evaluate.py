@@ -8,7 +8,12 @@ latents at every pitch), and reports, against the dataset's training split:
   as the reference the model is compared with;
 - NDB (k-means, k = 50, on pooled log-mel spectrograms of the training notes);
 - timbre diversity of generated notes against real ones;
-- counts of generated notes that are NaN, clip or are silent.
+- counts of generated notes that are NaN, clip or are silent, and the same over
+  ``--health-latents`` more random latents (1,000 by default, each at 4 pitches spread
+  over the range);
+- pad contrast: the spectral distance between the four corners of a pad (``--preset``,
+  by default the model's factory ``Four Families`` pad, else 4 random latents) against
+  the spread within one corner (positions 0.05 of the pad away).
 
 Human-readable lines go to stdout; ``--json`` adds one JSON line at the end.
 """
@@ -97,14 +102,20 @@ def evaluate(
     seed: int = 0,
     pitches: list[int] | None = None,
     roundtrip: bool = False,
+    health_latents: int = 1000,
+    health_per_latent: int = 4,
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """The whole evaluation as one dict (see ``trainer.metrics.evaluate_generator``).
 
     ``pitches`` limits the generated pitches (default: all of the model's).
+    ``health_latents`` (0: skip) random latents at ``health_per_latent`` pitches each
+    are checked for NaN, clipping and silence; ``preset`` names the pad whose corner
+    contrast is measured (default: the factory default pad, else random corners).
     """
     from instrument.synth import Synth
     from trainer.features import load_features
-    from trainer.metrics import evaluate_generator
+    from trainer.metrics import evaluate_generator, health_sweep, pad_contrast
 
     if notes_per_pitch < 1 or real_per_pitch < 1:
         raise ValueError("--notes-per-pitch and --real-per-pitch must be at least 1")
@@ -121,6 +132,13 @@ def evaluate(
         synth, features, notes_per_pitch, pitches=pitches, seed=seed, k=k
     )
     reference = real_reference(data_dir, features, real_per_pitch, seed, roundtrip)
+    sweep = {}
+    if health_latents > 0:
+        sweep = health_sweep(synth, health_latents, health_per_latent, seed + 1)
+    corners, pad_name = _pad_corners(synth, preset, seed)
+    lo, hi = synth.pitch_range
+    contrast_pitches = sorted({min(max(p, lo), hi) for p in (36, 48, 60, 72)})
+    contrast = pad_contrast(synth, corners, contrast_pitches)
     return {
         "model": str(model_path),
         "model_id": synth.model_id,
@@ -134,8 +152,28 @@ def evaluate(
         "real_pitch_class_accuracy": reference["pitch_class"],
         "real_voiced": reference["voiced"],
         **{f"real_{k}": v for k, v in reference.items() if k.startswith("roundtrip_")},
+        **{f"sweep_{k}": v for k, v in sweep.items()},
+        "pad": pad_name,
+        **{f"pad_{k}": v for k, v in contrast.items()},
         "info": synth.bundle.info,
     }
+
+
+def _pad_corners(synth: Any, preset: str | None, seed: int) -> tuple[np.ndarray, str]:
+    """The corners whose contrast is measured, and what they are called."""
+    from engine.presets import PresetError, load_preset, startup_preset
+    from instrument.latent import random_latents
+
+    if preset is not None:
+        try:
+            p = load_preset(preset, synth.model_id)
+        except PresetError as err:
+            raise ValueError(str(err)) from None
+        return p.corners, p.name
+    default = startup_preset(synth.model_id)
+    if default is not None:
+        return default.corners, default.name
+    return random_latents(4, synth.latent_size, seed + 2), f"random (seed {seed + 2})"
 
 
 def _pct(x: float) -> str:
@@ -174,6 +212,18 @@ def format_report(r: dict[str, Any]) -> list[str]:
         f" real (ratio {r['diversity_ratio']:.2f})",
         f"health: {r['nan']} NaN, {r['clipped']} clipped, {r['silent']} silent "
         f"of {r['notes']}",
+        *(
+            [
+                f"health over {r['sweep_latents']} more random latents "
+                f"({r['sweep_notes']} notes): {r['sweep_nan']} NaN, "
+                f"{r['sweep_clipped']} clipped, {r['sweep_silent']} silent"
+            ]
+            if "sweep_notes" in r
+            else []
+        ),
+        f"pad contrast ({r['pad']}): distance between corners {r['pad_between']:.3f}, "
+        f"within a corner (pad radius {r['pad_radius']}) {r['pad_within']:.3f}, "
+        f"ratio {r['pad_ratio']:.1f}",
     ]
 
 
@@ -196,6 +246,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pitches", default=None, help="only these pitches, e.g. 36,60 (default: all)"
+    )
+    parser.add_argument(
+        "--health-latents",
+        type=int,
+        default=1000,
+        help="more random latents checked for NaN, clipping, silence (0: skip)",
+    )
+    parser.add_argument(
+        "--health-per-latent",
+        type=int,
+        default=4,
+        help="pitches per health latent, spread over the range (61: all)",
+    )
+    parser.add_argument(
+        "--preset",
+        default=None,
+        help="pad whose corner contrast is measured (default: the factory pad)",
     )
 
 
@@ -226,6 +293,9 @@ def run(args: argparse.Namespace) -> int:
         args.seed,
         pitches,
         args.roundtrip,
+        args.health_latents,
+        args.health_per_latent,
+        args.preset,
     )
     for line in format_report(result):
         print(line)

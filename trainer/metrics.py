@@ -51,6 +51,8 @@ __all__ = [
     "audio_health",
     "random_latents",
     "evaluate_generator",
+    "health_sweep",
+    "pad_contrast",
 ]
 
 POOLED_SHAPE = (32, 64)  # [frames, mel bands] of the pooled log spectrogram
@@ -470,4 +472,81 @@ def evaluate_generator(
         **health,
         "seconds": time.perf_counter() - start,
         "score": acc["pitch_class"] - 0.5 * nd["ndb_fraction"],
+    }
+
+
+def health_sweep(
+    model: Any, latents: int, per_latent: int = 4, seed: int = 1, batch: int = 256
+) -> dict[str, int]:
+    """``audio_health`` of ``latents`` random latents, each at ``per_latent`` pitches.
+
+    Latent ``i`` plays pitches ``lo + (i + k * stride) % n`` for ``k < per_latent``
+    (``n`` pitches, ``stride = n // per_latent``): spread over the range, and together
+    every pitch about equally often. Rendered in batches, so memory stays small.
+    ``model`` is a ``Synth`` (rendered at its own rate).
+    """
+    lo, hi = model.pitch_range
+    n = hi - lo + 1
+    if latents < 1 or not 1 <= per_latent <= n:
+        raise ValueError(f"need latents >= 1 and 1-{n} pitches per latent")
+    stride = max(1, n // per_latent)
+    z = random_latents(latents, model.latent_size, seed)
+    idx = np.arange(latents)[:, None] + stride * np.arange(per_latent)[None]
+    pitches = (lo + idx % n).reshape(-1)
+    zz = np.repeat(z, per_latent, axis=0)
+    total = {"notes": 0, "nan": 0, "clipped": 0, "silent": 0}
+    for s in range(0, len(zz), batch):
+        waves, _ = _render(model, zz[s : s + batch], pitches[s : s + batch], None)
+        for key, value in audio_health(waves).items():
+            total[key] += value
+    total["latents"] = latents
+    return total
+
+
+def pad_contrast(
+    model: Any,
+    corners: np.ndarray,
+    pitches: Sequence[int],
+    radius: float = 0.05,
+) -> dict[str, float]:
+    """How different the pad's corners sound, against the spread within one corner.
+
+    Each corner's note and the notes at three pad positions ``radius`` from it (along
+    each edge and the diagonal, towards the middle) are rendered at ``pitches``.
+    ``between``: mean RMS distance of pooled log spectrograms between the four corner
+    notes at the same pitch; ``within``: mean distance from each corner note to its
+    three neighbours'. ``ratio = between / within``: corners that are audibly
+    different score well above 1.
+    """
+    from instrument.latent import pad_latent
+
+    corners = np.asarray(corners, np.float32)
+    if not 0.0 < radius <= 0.5:
+        raise ValueError(f"radius must be in (0, 0.5], got {radius}")
+    spots = [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)]
+    latents = []
+    for cx, cy in spots:
+        sx, sy = (1 if cx == 0 else -1) * radius, (1 if cy == 0 else -1) * radius
+        for dx, dy in ((0, 0), (sx, 0), (0, sy), (sx, sy)):
+            latents.append(pad_latent(corners, cx + dx, cy + dy))
+    z = np.repeat(np.asarray(latents, np.float32), len(pitches), axis=0)
+    p = np.tile(np.asarray(pitches, np.int64), len(latents))
+    from trainer.features import images_of
+
+    waves, spectral = _render(model, z, p, None)
+    clean = np.nan_to_num(waves, nan=0.0, posinf=0.0, neginf=0.0)
+    f = log_spectrogram_features(images_of(clean, spectral))
+    f = f.reshape(4, 4, len(pitches), -1).astype(np.float64)  # corner, spot, pitch
+
+    def rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.sqrt(((a - b) ** 2).mean(axis=-1))
+
+    between = [rms(f[i, 0], f[j, 0]).mean() for i in range(4) for j in range(i + 1, 4)]
+    within = [rms(f[i, 0], f[i, k]).mean() for i in range(4) for k in (1, 2, 3)]
+    b, w = float(np.mean(between)), float(np.mean(within))
+    return {
+        "between": b,
+        "within": w,
+        "ratio": b / w if w > 0 else math.inf,
+        "radius": radius,
     }

@@ -53,11 +53,19 @@ def _run(*argv: str) -> int:
 def test_eval_command_reports_and_prints_json(tiny_set, random_bundle, capsys):
     argv = ["--model", str(random_bundle), "--data", str(tiny_set), "--json"]
     argv += ["--notes-per-pitch", "2", "--real-per-pitch", "2", "--pitches", "48,60"]
+    argv += ["--health-latents", "5", "--health-per-latent", "2"]
     assert _run(*argv, "--k", "4", "--roundtrip") == 0
     lines = capsys.readouterr().out.strip().splitlines()
     result = json.loads(lines[-1])
     text = "\n".join(lines[:-1])
-    for phrase in ("pitch accuracy", "real training notes", "round trip", "NDB"):
+    assert result["sweep_latents"] == 5 and result["sweep_notes"] == 10
+    assert result["sweep_nan"] == 0
+    assert result["pad"] == "random (seed 2)" and result["pad_within"] > 0
+    assert result["pad_ratio"] == pytest.approx(
+        result["pad_between"] / result["pad_within"]
+    )
+    phrases = ("pitch accuracy", "real training notes", "round trip", "NDB")
+    for phrase in (*phrases, "more random latents", "pad contrast"):
         assert phrase in text
     assert result["notes"] == 4 and result["notes_per_pitch"] == 2
     assert result["config"] == "quarter_2s" and result["info"] == {"name": "random"}
@@ -106,3 +114,45 @@ def test_bad_inputs_are_one_sentence(tiny_set, random_bundle, tmp_path):
         _run("--model", str(random_bundle), "--data", str(tiny_set), "--pitches", "90")
     with pytest.raises(FileNotFoundError, match="not found"):
         _run("--model", str(random_bundle), "--data", str(tmp_path / "nowhere"))
+
+
+def test_health_sweep_covers_every_pitch_evenly(tmp_path, monkeypatch):
+    from instrument.synth import Synth
+    from trainer.metrics import audio_health, health_sweep
+
+    cfg = get_config("quarter_2s")
+    path = tmp_path / "snapshot.safetensors"  # an early snapshot: quick to render
+    save_bundle(path, cfg, Generator(cfg).state_dict(), {"progress": 2.0})
+    synth = Synth.load(path, output_rate=16000, device="cpu")
+    rendered: list[np.ndarray] = []
+    played: list[int] = []
+    real_render = synth.render
+
+    def recording(z, pitches):
+        waves = real_render(z, pitches)
+        rendered.append(waves)
+        played.extend(map(int, pitches))
+        return waves
+
+    monkeypatch.setattr(synth, "render", recording)
+    r = health_sweep(synth, 61, per_latent=4, batch=100)
+    assert r["notes"] == 244 and r["latents"] == 61
+    counts = np.bincount(played, minlength=85)[24:85]
+    assert counts.min() == counts.max() == 4  # every pitch equally often
+    whole = audio_health(np.concatenate(rendered))
+    assert all(r[k] == whole[k] for k in ("nan", "clipped", "silent"))
+    with pytest.raises(ValueError, match="pitches per latent"):
+        health_sweep(synth, 2, per_latent=62)
+
+
+def test_pad_contrast_of_a_real_generator(random_bundle):
+    from instrument.latent import random_latents
+    from instrument.synth import Synth
+    from trainer.metrics import pad_contrast
+
+    synth = Synth.load(random_bundle, output_rate=16000, device="cpu")
+    corners = random_latents(4, synth.latent_size, 3)
+    r = pad_contrast(synth, corners, [48, 60])
+    assert r["between"] > r["within"] > 0 and r["ratio"] > 1
+    same = pad_contrast(synth, np.repeat(corners[:1], 4, 0), [60])
+    assert same["between"] == 0 and same["within"] == 0
