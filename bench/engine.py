@@ -88,16 +88,22 @@ def _latents(instrument: Any, n: int, seed: int) -> np.ndarray:
 
 
 class _Probe(AudioOutput):
-    """The real driver; when armed it notes the DAC time of the first sound."""
+    """The real driver; when armed it notes the DAC time of the first sound.
+
+    ``silent_blocks`` counts the silent blocks in a row: a trial arms only after two,
+    so a tail of the previous note is never taken for the new one's onset.
+    """
 
     armed = False
     onset: float | None = None
     server_latency = 0.0
+    silent_blocks = 0
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         AudioOutput._callback(self, outdata, frames, time_info, status)
+        hits = np.flatnonzero(np.abs(outdata[:, 0]) > 1e-7)
+        self.silent_blocks = 0 if hits.size else self.silent_blocks + 1
         if self.armed:
-            hits = np.flatnonzero(np.abs(outdata[:, 0]) > 1e-7)
             if hits.size:
                 dac = time_info.outputBufferDacTime
                 self.server_latency = dac - time_info.currentTime
@@ -155,6 +161,9 @@ def _key_to_sound_path(processor: Any, sink: Any, period: int, trials: int) -> t
             for i in range(trials):
                 time.sleep(0.05 + rng.uniform(0.0, 0.05))  # any phase of the cycle
                 key = 60 + i % 12
+                deadline = time.monotonic() + 2.0
+                while probe.silent_blocks < 2 and time.monotonic() < deadline:
+                    time.sleep(0.001)
                 probe.onset, probe.armed = None, True
                 sent = probe._stream.time
                 keys.send_message([0x90, key, 100])
