@@ -305,17 +305,23 @@ def delete_preset(name: str, user_dir: Path | None = None) -> None:
     path.unlink()
 
 
-def startup_preset(model_id: str, factory_dir: Path | None = None) -> Preset | None:
-    """The factory ``DEFAULT_PRESET`` when it was made with ``model_id``, else None.
+def startup_preset(
+    model_id: str, factory_dir: Path | None = None, user_dir: Path | None = None
+) -> Preset | None:
+    """The ``DEFAULT_PRESET`` made with ``model_id``: the user's, else the factory's.
 
     The pad a musician finds at first start (no saved pad, no ``--preset``); a missing
-    or unreadable file, or one made with another model, gives None (random corners).
+    or unreadable file, or one made with another model, is passed over; None when
+    neither folder has one for this model (random corners then).
     """
-    path = (factory_dir or FACTORY_DIR) / f"{DEFAULT_PRESET}.json"
-    if not path.is_file():
-        return None
-    try:
-        preset = _read(path)
-    except PresetError:
-        return None
-    return preset if preset.model_id == model_id else None
+    for folder in (user_dir or user_preset_dir(), factory_dir or FACTORY_DIR):
+        path = folder / f"{DEFAULT_PRESET}.json"
+        if not path.is_file():
+            continue
+        try:
+            preset = _read(path)
+        except PresetError:
+            continue
+        if preset.model_id == model_id:
+            return preset
+    return None

@@ -180,6 +180,7 @@ def test_timbre_without_preset_or_seed_is_the_factory_default(tmp_path, monkeypa
         model_id, latent_size = "model-xyz", 8
 
     monkeypatch.setattr(engine.presets, "FACTORY_DIR", tmp_path)
+    monkeypatch.setenv("GANSYNTH_PRESET_DIR", str(tmp_path / "user"))
     corners = random_latents(4, 8, 5)
     settings = EngineSettings(release=1.25)
     save_preset(

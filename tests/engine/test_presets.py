@@ -170,7 +170,7 @@ def test_corner_names_round_trip_and_are_checked(user_dir, preset):
             Preset.from_dict({**data, "corner_names": bad})
 
 
-def test_startup_preset_is_the_factory_default_of_this_model(tmp_path, preset):
+def test_startup_preset_is_the_default_pad_of_this_model(user_dir, tmp_path, preset):
     from engine.presets import DEFAULT_PRESET, startup_preset
 
     factory = tmp_path / "factory"
@@ -178,7 +178,12 @@ def test_startup_preset_is_the_factory_default_of_this_model(tmp_path, preset):
     default = Preset.create(DEFAULT_PRESET, MODEL, preset.corners, (0.0, 0.0))
     save_preset(default, factory)
     got = startup_preset(MODEL, factory_dir=factory)
-    assert got is not None and got.name == DEFAULT_PRESET
+    assert got is not None and got.position == (0.0, 0.0)
     assert startup_preset("other-model", factory_dir=factory) is None
+    mine = Preset.create(DEFAULT_PRESET, MODEL, preset.corners, (0.5, 0.5))
+    save_preset(mine)  # the user's own default pad hides the factory one
+    assert startup_preset(MODEL, factory_dir=factory).position == (0.5, 0.5)
+    (user_dir / f"{DEFAULT_PRESET}.json").write_text("{broken")
+    assert startup_preset(MODEL, factory_dir=factory).position == (0.0, 0.0)
     (factory / f"{DEFAULT_PRESET}.json").write_text("{broken")
     assert startup_preset(MODEL, factory_dir=factory) is None  # unreadable: random

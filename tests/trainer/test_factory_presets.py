@@ -138,10 +138,13 @@ def test_make_presets_writes_loadable_presets(four_set, bundle_path, tmp_path, c
         latents[name] = preset.corners[0]
     assert load_preset(out / "Keys.json", model_id).settings.release == 0.6
     assert load_preset(out / "Wind.json", model_id).settings.release == 1.5
-    default = startup_preset(model_id, factory_dir=out)
+    empty = tmp_path / "no user presets"
+    default = startup_preset(model_id, factory_dir=out, user_dir=empty)
     assert default is not None and default.name == DEFAULT_PRESET
     assert list(default.corner_names) == ["Keys", "Bow", "Brass", "Wind"]
     for i, name in enumerate(default.corner_names):
         np.testing.assert_array_equal(default.corners[i], latents[name])
-    assert startup_preset("another-model", factory_dir=out) is None
-    assert startup_preset(model_id, factory_dir=tmp_path / "none") is None
+    assert startup_preset("another-model", factory_dir=out, user_dir=empty) is None
+    assert (
+        startup_preset(model_id, factory_dir=tmp_path / "none", user_dir=empty) is None
+    )
