@@ -55,6 +55,7 @@ class TrainConfig:
     ac_weight_g: float = 10.0  # G's auxiliary pitch loss on fakes
     ac_g_ramp_images: int = 0  # ramp G's AC weight 0 -> ac_weight_g over these images
     fake_pitch_sampling: str = "data"  # data (training histogram) | uniform
+    projection: bool = False  # D's real/fake score also conditioned on the pitch
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4

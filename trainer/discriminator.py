@@ -18,6 +18,8 @@ Only the blocks with a non-zero weight at the current progress are computed.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,9 +76,17 @@ class Discriminator(nn.Module):
     cfg : ModelConfig
         Block ``b`` (1-based) works at ``cfg.channels[b - 1]`` channels and
         ``cfg.block_shape(b)`` resolution.
+    projection : bool
+        Also condition the real/fake score on the pitch (Miyato & Koyama 2018):
+        ``logits += <embed(pitch), h>`` on the final features ``h``. The embedding
+        starts at zero (the score starts unconditional) and has a run-time scale like
+        the other layers. A note of the wrong pitch for its label then looks fake,
+        which the auxiliary classifier alone cannot enforce: a generator can satisfy a
+        classifier with features that are not pitch (measured: 82 % "right" to D's
+        classifier, 9 % in tune to torchcrepe).
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, projection: bool = False) -> None:
         super().__init__()
         self.cfg = cfg
         ch = cfg.channels
@@ -90,6 +100,10 @@ class Discriminator(nn.Module):
         self.last_conv = EqualizedConv2d(ch[0], ch[0], cfg.start_shape)
         self.logits = EqualizedLinear(ch[0], 1)
         self.classification_logits = EqualizedLinear(ch[0], cfg.num_pitches)
+        self.embed_weight: nn.Parameter | None = None
+        if projection:
+            self.embed_weight = nn.Parameter(torch.zeros(cfg.num_pitches, ch[0]))
+            self.embed_scale = math.sqrt(1.0 / ch[0])
 
     @property
     def final_progress(self) -> float:
@@ -122,6 +136,7 @@ class Discriminator(nn.Module):
         x: torch.Tensor,
         progress: float | None = None,
         normalized: bool = False,
+        labels: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Score notes and classify their pitch.
 
@@ -132,6 +147,10 @@ class Discriminator(nn.Module):
             [-1, 1] when ``normalized`` (R1 takes its gradient there).
         progress : float or None
             Schedule progress in [0, R - 1]; None = final.
+        normalized : bool
+            ``x`` is already in [-1, 1].
+        labels : torch.Tensor, optional
+            [B] pitch indices; required by a projection discriminator.
 
         Returns
         -------
@@ -155,4 +174,10 @@ class Discriminator(nn.Module):
         h = minibatch_stddev(h)
         h = F.leaky_relu(self.conv(h), _LRELU_SLOPE)
         h = F.leaky_relu(self.last_conv(h), _LRELU_SLOPE).flatten(1)
-        return self.logits(h).squeeze(1), self.classification_logits(h)
+        logits = self.logits(h).squeeze(1)
+        if self.embed_weight is not None:
+            if labels is None:
+                raise ValueError("a projection discriminator needs the pitch labels")
+            e = F.embedding(labels.long(), self.embed_weight) * self.embed_scale
+            logits = logits + (e.to(h.dtype) * h).sum(dim=1)
+        return logits, self.classification_logits(h)

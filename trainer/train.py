@@ -122,7 +122,7 @@ class Trainer:
         )
         torch.manual_seed(self.seed)
         self.G = Generator(self.cfg).to(self.device)
-        self.D = Discriminator(self.cfg).to(self.device)
+        self.D = Discriminator(self.cfg, projection=tc.projection).to(self.device)
         if tc.channels_last:
             self.G = self.G.to(memory_format=torch.channels_last)
             self.D = self.D.to(memory_format=torch.channels_last)
@@ -270,9 +270,9 @@ class Trainer:
             p_ema.lerp_(p.detach().to(p_ema.dtype), 1.0 - decay)
         return decay
 
-    def _d_scores(self, x: torch.Tensor, progress: float):
+    def _d_scores(self, x: torch.Tensor, progress: float, labels: torch.Tensor):
         x, augmented = augment(x, self.tc, self.rng)
-        logits, cls = self.D(x, progress)
+        logits, cls = self.D(x, progress, labels=labels)
         return x, augmented, logits, cls
 
     def step(self) -> dict[str, float]:
@@ -288,7 +288,7 @@ class Trainer:
         z, y_fake = self.fake_inputs()
         with self._autocast():
             fake = self.G(z, y_fake, p)
-            _, aug_fake, fake_logits, fake_cls = self._d_scores(fake, p)
+            _, aug_fake, fake_logits, fake_cls = self._d_scores(fake, p, y_fake)
             adv_g = losses.g_loss(tc.loss, fake_logits)
             ac_g = losses.classification_loss(
                 fake_cls, y_fake, ~aug_fake.to(y_fake.device)
@@ -304,21 +304,21 @@ class Trainer:
         real, y_real = self.real_batch()
         real = blend_images(real, p, self.cfg.num_resolutions)
         if tc.reuse_fakes:
-            fake_d = fake.detach()
+            fake_d, y_d = fake.detach(), y_fake
         else:
             z, y_d = self.fake_inputs()
             with torch.no_grad(), self._autocast():
                 fake_d = self.G(z, y_d, p)
         with self._autocast():
-            real_in, aug_real, real_logits, real_cls = self._d_scores(real, p)
-            fake_in, _, fake_logits_d, _ = self._d_scores(fake_d.float(), p)
+            real_in, aug_real, real_logits, real_cls = self._d_scores(real, p, y_real)
+            fake_in, _, fake_logits_d, _ = self._d_scores(fake_d.float(), p, y_d)
             adv_d = losses.d_loss(tc.loss, real_logits, fake_logits_d, tc.drift)
             ac_d = losses.classification_loss(
                 real_cls, y_real, ~aug_real.to(y_real.device)
             )
         loss_d = adv_d + tc.ac_weight_d * ac_d
         if self.step_count % tc.reg_interval == 0:
-            loss_d = loss_d + self._regulariser(real_in, fake_in, p, out)
+            loss_d = loss_d + self._regulariser(real_in, fake_in, p, out, y_real)
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         all_reduce_grads(self.D, self.dist)
@@ -338,20 +338,27 @@ class Trainer:
         return out
 
     def _regulariser(
-        self, real: torch.Tensor, fake: torch.Tensor, p: float, out: dict[str, float]
+        self,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        p: float,
+        out: dict[str, float],
+        labels: torch.Tensor,
     ) -> torch.Tensor:
-        """GP or R1 in fp32, times reg_interval (lazy regularisation)."""
+        """GP or R1 in fp32, times reg_interval (lazy regularisation); a projection
+        D scores the GP's interpolates with the real notes' labels."""
         tc, k = self.tc, self.tc.reg_interval
         real, fake = real.detach().float(), fake.detach().float()
         if tc.loss == "wgan_gp":
             alpha = torch.rand(real.shape[0], generator=self.rng).to(self.device)
             gp, norm = losses.gradient_penalty(
-                lambda x: self.D(x, p), real, fake, alpha, tc.gp_target
+                lambda x: self.D(x, p, labels=labels), real, fake, alpha, tc.gp_target
             )
             out["gp"], out["grad_norm"] = float(gp.detach()), float(norm)
             return tc.gp_weight * k * gp
         r1, _ = losses.r1_penalty(
-            lambda x: self.D(x, p, normalized=True), self.D.normalize(real)
+            lambda x: self.D(x, p, normalized=True, labels=labels),
+            self.D.normalize(real),
         )
         out["r1"] = float(r1.detach())
         return 0.5 * tc.r1_gamma * k * r1
@@ -392,9 +399,15 @@ class Trainer:
                 f"the checkpoint is for model config {stored.model!r}, "
                 f"not {self.tc.model!r}"
             )
+        d_state = dict(state["D"])
+        # a run that turns on the projection D: its embedding starts at zero (an
+        # unconditional score, as before) and D's optimiser starts afresh
+        new_projection = self.tc.projection and "embed_weight" not in d_state
+        if new_projection:
+            d_state["embed_weight"] = torch.zeros_like(self.D.embed_weight)
         try:
             self.G.load_state_dict(state["G"])
-            self.D.load_state_dict(state["D"])
+            self.D.load_state_dict(d_state)
             self.G_ema.load_state_dict(state["G_ema"])
         except RuntimeError as err:
             raise ValueError(
@@ -408,7 +421,10 @@ class Trainer:
         self.best_metric = state.get("best_metric")
         self._make_optimizers()
         self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if new_projection:
+            self.log("projection discriminator from here on: D's optimiser restarts")
+        else:
+            self.opt_d.load_state_dict(state["opt_d"])
         self._apply_hyperparameters()  # a resumed run may change lr or betas (--set)
         if int(state.get("world", 1)) == self.dist.world:
             self.rng.set_state(state["rng"])

@@ -105,3 +105,27 @@ def test_bad_input_is_one_clear_error(shape, progress, word):
     d = Discriminator(get_config("quarter_2s"))
     with pytest.raises(ValueError, match=word):
         d(torch.zeros(shape), progress)
+
+
+def test_projection_conditions_the_score_on_the_pitch(rng):
+    cfg = get_config("quarter_2s")
+    torch.manual_seed(0)
+    plain = Discriminator(cfg)
+    proj = Discriminator(cfg, projection=True)
+    state = {**plain.state_dict(), "embed_weight": proj.embed_weight.detach()}
+    proj.load_state_dict(state)
+    x = _raw_notes(cfg, 3, rng)
+    labels = torch.tensor([0, 12, 60])
+    with torch.no_grad():
+        a, cls_a = plain(x, 3.0)
+        b, cls_b = proj(x, 3.0, labels=labels)
+    torch.testing.assert_close(a, b)  # a zero embedding: the plain score
+    torch.testing.assert_close(cls_a, cls_b)
+    with torch.no_grad():
+        proj.embed_weight[12] = 1.0
+        c, _ = proj(x, 3.0, labels=labels)
+        d, _ = proj(x, 3.0, labels=torch.tensor([0, 13, 60]))
+    assert c[0] == b[0] and c[2] == b[2] and c[1] != b[1]  # only pitch 12 moved
+    torch.testing.assert_close(d, b)
+    with pytest.raises(ValueError, match="needs the pitch labels"):
+        proj(x, 3.0)

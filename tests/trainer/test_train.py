@@ -347,3 +347,33 @@ def test_time_schedule_stops_at_its_limit(features_for, tmp_path):
     assert trainer.elapsed_s >= 2.0 and trainer.images_seen >= 2
     state = load_checkpoint(tmp_path / "latest.pt")
     assert state["elapsed_s"] == trainer.elapsed_s
+
+
+def test_a_run_turns_on_the_projection_discriminator(features_for, tmp_path):
+    tc = get_train_config("quarter_2s_pilot").replace(
+        schedule="images", stable_images=16, transition_images=16, batch_size=4
+    )
+    feats = features_for(tc.model)
+    a = Trainer(tc, feats.images, feats.pitches, seed=3)
+    a.step()
+    save_checkpoint(tmp_path / "plain.pt", a.state_dict())
+    logs: list[str] = []
+    b = Trainer(
+        tc.replace(projection=True), feats.images, feats.pitches, log=logs.append
+    )
+    b.load_state_dict(load_checkpoint(tmp_path / "plain.pt"))
+    assert any("projection discriminator" in line for line in logs)
+    assert torch.count_nonzero(b.D.embed_weight) == 0
+    for k, v in a.D.state_dict().items():
+        assert torch.equal(v, b.D.state_dict()[k]), k
+    for _ in range(3):
+        out = b.step()
+    assert np.isfinite(out["loss_d"]) and torch.count_nonzero(b.D.embed_weight) > 0
+    save_checkpoint(tmp_path / "proj.pt", b.state_dict())
+    c = Trainer(tc.replace(projection=True), feats.images, feats.pitches)
+    c.load_state_dict(load_checkpoint(tmp_path / "proj.pt"))  # its own: exact
+    assert torch.equal(c.D.embed_weight, b.D.embed_weight)
+    with pytest.raises(ValueError, match="do not fit"):
+        Trainer(tc, feats.images, feats.pitches).load_state_dict(
+            load_checkpoint(tmp_path / "proj.pt")
+        )
