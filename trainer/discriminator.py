@@ -18,8 +18,6 @@ Only the blocks with a non-zero weight at the current progress are computed.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,11 +77,14 @@ class Discriminator(nn.Module):
     projection : bool
         Also condition the real/fake score on the pitch (Miyato & Koyama 2018):
         ``logits += <embed(pitch), h>`` on the final features ``h``. The embedding
-        starts at zero (the score starts unconditional) and has a run-time scale like
-        the other layers. A note of the wrong pitch for its label then looks fake,
-        which the auxiliary classifier alone cannot enforce: a generator can satisfy a
-        classifier with features that are not pitch (measured: 82 % "right" to D's
-        classifier, 9 % in tune to torchcrepe).
+        starts at zero (the score starts unconditional) and, unlike the equalised
+        layers, has no run-time scale: each pitch's row is updated only when that
+        pitch is in a batch, and at 1/sqrt(features) the conditioning built up too
+        slowly to matter (no pitch gained in 15k images of a pilot). A note of the
+        wrong pitch for its label then looks fake, which the auxiliary classifier
+        alone cannot enforce: a generator can satisfy a classifier with features
+        that are not pitch (measured: 82 % "right" to D's classifier, 9 % in tune
+        to torchcrepe).
     """
 
     def __init__(self, cfg: ModelConfig, projection: bool = False) -> None:
@@ -103,7 +104,6 @@ class Discriminator(nn.Module):
         self.embed_weight: nn.Parameter | None = None
         if projection:
             self.embed_weight = nn.Parameter(torch.zeros(cfg.num_pitches, ch[0]))
-            self.embed_scale = math.sqrt(1.0 / ch[0])
 
     @property
     def final_progress(self) -> float:
@@ -178,6 +178,6 @@ class Discriminator(nn.Module):
         if self.embed_weight is not None:
             if labels is None:
                 raise ValueError("a projection discriminator needs the pitch labels")
-            e = F.embedding(labels.long(), self.embed_weight) * self.embed_scale
+            e = F.embedding(labels.long(), self.embed_weight)
             logits = logits + (e.to(h.dtype) * h).sum(dim=1)
         return logits, self.classification_logits(h)
