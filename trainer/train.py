@@ -55,6 +55,8 @@ from trainer.schedule import Schedule, blend_images
 __all__ = ["Trainer", "configure", "run", "apply_overrides", "native_bf16"]
 
 _CHECKPOINT_FORMAT = 1
+STEP_CAP = 10.0  # a step longer than this many typical steps was paused (time schedule)
+FIRST_STEP_CAP_S = 120.0  # the same for the first step, which has no typical one yet
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -140,6 +142,7 @@ class Trainer:
         self.cursor = 0
         self.stage = self.schedule.stage(0, 0.0)
         self.best_metric: float | None = None
+        self._typical_step_s: float | None = None  # running mean (time schedule)
         self._real_diversity: float | None = None
         self._perm = self._permutation(self.epoch)
         self._make_optimizers()
@@ -437,6 +440,23 @@ class Trainer:
         self._perm = self._permutation(self.epoch)
 
     # ------------------------------------------------------------- loop
+    def _counted(self, seconds: float) -> float:
+        """A step's wall time as the time schedule counts it.
+
+        A step that took far longer than the recent ones was suspended (SIGSTOP to
+        free the cores for a benchmark, a laptop asleep): it counts as a typical step,
+        so the schedule measures training, not the pause.
+        """
+        typical = self._typical_step_s
+        cap = FIRST_STEP_CAP_S if typical is None else STEP_CAP * typical
+        counted = min(seconds, cap)
+        counted = max(counted, 0.0)
+        if typical is None:
+            self._typical_step_s = counted
+        else:
+            self._typical_step_s = typical + 0.05 * (counted - typical)
+        return counted
+
     def fit(
         self,
         checkpoints: CheckpointManager | None = None,
@@ -467,7 +487,7 @@ class Trainer:
                 break
             t0 = time.perf_counter()
             last = self.step()
-            self.elapsed_s += time.perf_counter() - t0
+            self.elapsed_s += self._counted(time.perf_counter() - t0)
             for key, value in last.items():
                 sums[key] = sums.get(key, 0.0) + value
             count += 1

@@ -377,3 +377,17 @@ def test_a_run_turns_on_the_projection_discriminator(features_for, tmp_path):
         Trainer(tc, feats.images, feats.pitches).load_state_dict(
             load_checkpoint(tmp_path / "proj.pt")
         )
+
+
+def test_a_paused_step_does_not_advance_the_time_schedule(features_for):
+    from trainer import train
+
+    tc = get_train_config("quarter_2s_pilot")
+    feats = features_for(tc.model)
+    t = Trainer(tc, feats.images, feats.pitches)
+    assert t._counted(500.0) == train.FIRST_STEP_CAP_S  # no typical step yet
+    t._typical_step_s = None
+    for _ in range(20):
+        assert t._counted(0.5) == 0.5
+    assert t._counted(3600.0) == pytest.approx(train.STEP_CAP * 0.5)  # a SIGSTOP
+    assert t._counted(0.9) == 0.9  # slower stages still count in full
