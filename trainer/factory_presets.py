@@ -15,11 +15,11 @@ latent whose notes come closest to that instrument's real notes is found in two 
 
 A latent whose notes (every pitch of the model) are not all healthy (finite, not
 clipped, not silent) is passed over for the next start (up to 4 x ``--starts``; if none
-is healthy, the one with the fewest bad notes is kept with a warning). Each target
-becomes a preset: its latent in the top-left corner (the pad's position) and the three
-targets that sound nearest to it in the other corners, so the pad morphs into related
-timbres. The first
-four targets (one per family: keys, bowed strings, brass, winds) also make
+is healthy, the one with the fewest bad notes is kept with a warning; a target left
+with more than ``--max-unhealthy`` bad notes gets no preset). Each target becomes a
+preset: its latent in the top-left corner (the pad's position) and the three targets
+that sound nearest to it in the other corners, so the pad morphs into related timbres.
+The first four targets (one per family: keys, bowed strings, brass, winds) also make
 ``engine.presets.DEFAULT_PRESET``, the pad the instrument starts with for this model.
 
 The report says, for each target, which real training instrument its notes are nearest
@@ -252,12 +252,15 @@ def make_presets(
     steps: int = 60,
     seed: int = 0,
     health_pitches: Sequence[int] | None = None,
+    max_unhealthy: int = 3,
     log: Any = print,
 ) -> dict[str, Any]:
     """Find each target's latent, write the presets to ``out_dir``; a report dict.
 
     ``health_pitches``: where a latent's notes must be healthy (default: every pitch
-    of the model)."""
+    of the model); a target whose best latent has more than ``max_unhealthy``
+    unhealthy notes there gets no preset. The default pad takes the first four
+    targets that have one."""
     from engine.engine import EngineSettings
     from engine.presets import DEFAULT_PRESET, Preset, save_preset
     from instrument.latent import random_latents
@@ -349,11 +352,25 @@ def make_presets(
             f"instrument to it {f['nearest_other_real']:.3f}"
         )
 
+    # a timbre with too many silent or clipped notes is not worth a preset
+    kept = [t for t in targets if found[t.name]["unhealthy_notes"] <= max_unhealthy]
+    for t in targets:
+        if t not in kept:
+            log(
+                f"{t.name}: left out ({found[t.name]['unhealthy_notes']} unhealthy "
+                f"notes, more than {max_unhealthy})"
+            )
+    if len(kept) < 4:
+        raise ValueError(
+            f"only {len(kept)} targets have at most {max_unhealthy} unhealthy notes; "
+            "the default pad needs 4 (train the model longer, or raise "
+            "--max-unhealthy)"
+        )
     # corners: each target with the three that sound nearest to it
-    names = [t.name for t in targets]
+    names = [t.name for t in kept]
     sounds = {n: search.features(found[n]["latent"][None], pitches)[0] for n in names}
     written = []
-    for t in targets:
+    for t in kept:
         near = sorted(
             (n for n in names if n != t.name),
             key=lambda n: float(search.distance(sounds[t.name][None], sounds[n])[0]),
@@ -369,13 +386,13 @@ def make_presets(
         )
         written.append(save_preset(preset, out_dir))
         found[t.name]["corners"] = [t.name, *near]
-    four = [t.name for t in targets[:4]]
+    four = names[:4]
     default = Preset.create(
         DEFAULT_PRESET,
         synth.model_id,
         np.stack([found[n]["latent"] for n in four]),
         (0.0, 0.0),
-        EngineSettings(release=targets[0].release),
+        EngineSettings(release=kept[0].release),
         four,
     )
     written.append(save_preset(default, out_dir))
@@ -461,6 +478,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="pitches whose notes must be healthy (default: all of the model's)",
     )
+    parser.add_argument(
+        "--max-unhealthy",
+        type=int,
+        default=3,
+        help="leave out a timbre with more silent or clipped notes than this",
+    )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
 
 
@@ -483,6 +506,7 @@ def run(args: argparse.Namespace) -> int:
         args.steps,
         args.seed,
         health,
+        args.max_unhealthy,
     )
     print(
         f"wrote {len(report['written'])} presets to {args.out} "

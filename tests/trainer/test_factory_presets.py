@@ -113,7 +113,7 @@ def test_make_presets_writes_loadable_presets(four_set, bundle_path, tmp_path, c
     argv = ["--model", str(bundle_path), "--data", str(four_set), "--out", str(out)]
     argv += ["--targets", "Keys=0:0.6,Bow=40,Brass=56,Wind=73:1.5", "--json"]
     argv += ["--candidates", "6", "--starts", "1", "--steps", "2", "--pitches", "48,60"]
-    argv += ["--health-pitches", "48,60"]
+    argv += ["--health-pitches", "48,60", "--max-unhealthy", "2"]
     parser = argparse.ArgumentParser()
     fp.configure(parser)
     assert fp.run(parser.parse_args(argv)) == 0
