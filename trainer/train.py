@@ -542,6 +542,24 @@ class Trainer:
         except (ImportError, AttributeError) as err:
             self.log(f"no audio summaries: {err}")
 
+    def classifier_check(self, per_pitch: int = 2) -> dict[str, float]:
+        """How often D's pitch classifier calls the generators' notes the asked pitch.
+
+        Set beside torchcrepe's pitch accuracy in the snapshot evaluation, a high
+        ``d_pitch_acc_g`` with chance-level torchcrepe accuracy shows the generator
+        satisfying the classifier without the pitch (docs/MODEL.md, session 3).
+        """
+        labels = torch.arange(self.cfg.num_pitches).repeat(per_pitch).to(self.device)
+        gen = torch.Generator().manual_seed(12345)
+        z = torch.randn(len(labels), self.cfg.latent_size, generator=gen)
+        out = {}
+        with torch.no_grad():
+            for name, g in (("g", self.G), ("ema", self.G_ema)):
+                fake = g(z.to(self.device), labels, self.progress).float()
+                _, cls = self.D(fake, self.progress, labels=labels)
+                out[f"d_pitch_acc_{name}"] = losses.accuracy(cls, labels)
+        return out
+
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:
         """Snapshot evaluation by ``trainer.metrics.evaluate_generator`` if present."""
         if not self.dist.main or self.features is None:
@@ -563,6 +581,10 @@ class Trainer:
             self.log(f"snapshot evaluation failed: {err}")
             return
         scores = {k: float(v) for k, v in result.items() if isinstance(v, (int, float))}
+        try:
+            scores.update(self.classifier_check())
+        except Exception as err:  # as above: never stops the run
+            self.log(f"classifier check failed: {err}")
         self._real_diversity = scores.get("real_diversity")
         if summaries:
             summaries.scalars(

@@ -391,3 +391,15 @@ def test_a_paused_step_does_not_advance_the_time_schedule(features_for):
         assert t._counted(0.5) == 0.5
     assert t._counted(3600.0) == pytest.approx(train.STEP_CAP * 0.5)  # a SIGSTOP
     assert t._counted(0.9) == 0.9  # slower stages still count in full
+
+
+def test_classifier_check_scores_both_generators(features_for):
+    tc = get_train_config("quarter_2s_pilot").replace(batch_size=4)
+    feats = features_for(tc.model)
+    for projection in (False, True):
+        t = Trainer(tc.replace(projection=projection), feats.images, feats.pitches)
+        t.step()
+        got = t.classifier_check(per_pitch=1)
+        assert set(got) == {"d_pitch_acc_g", "d_pitch_acc_ema"}
+        assert all(0.0 <= v <= 1.0 for v in got.values())
+        assert t.G.training  # the check leaves the generator as it was
