@@ -43,11 +43,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from trainer.metrics import pooled
+
 __all__ = [
     "Target",
     "TARGETS",
     "PITCHES",
-    "pooled",
     "LatentSearch",
     "real_notes",
     "make_presets",
@@ -92,21 +93,6 @@ TARGETS: tuple[Target, ...] = (
 )
 
 
-def pooled(images: torch.Tensor) -> torch.Tensor:
-    """``[N, 2, T, F]`` raw images -> ``[N, 32 * 64]`` pooled log-mel power.
-
-    The torch (differentiable) twin of ``trainer.metrics.log_spectrogram_features``.
-    """
-    from trainer.metrics import POOLED_SHAPE
-
-    n, _, t, f = images.shape
-    pt, pf = POOLED_SHAPE
-    if t % pt or f % pf:
-        raise ValueError(f"images of {t}x{f} do not pool to {pt}x{pf}")
-    mag = images[:, 0].float()
-    return mag.reshape(n, pt, t // pt, pf, f // pf).mean(dim=(2, 4)).reshape(n, -1)
-
-
 def _rms(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """RMS difference over the last axis, averaged over pitches (axis -2)."""
     return ((a - b) ** 2).mean(dim=-1).sqrt().mean(dim=-1)
@@ -137,12 +123,8 @@ def real_notes(
         at = np.flatnonzero(have == nearest)
         chosen.append(int(idx[at[np.argmin(np.abs(vel[at] - velocity))]]))
         used.append(int(nearest))
-    order = np.argsort(chosen)  # memmap reads in ascending order
-    rows = np.asarray(chosen)[order]
-    feats = log_spectrogram_features(np.asarray(features.images[rows], np.float32))
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order))
-    return np.asarray(used, np.int64), feats[back]
+    feats = log_spectrogram_features(features.images[np.asarray(chosen)])
+    return np.asarray(used, np.int64), feats
 
 
 class LatentSearch:

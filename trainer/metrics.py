@@ -42,6 +42,7 @@ __all__ = [
     "pitch_accuracy",
     "note_entropies",
     "pitch_entropy",
+    "pooled",
     "log_spectrogram_features",
     "real_features",
     "kmeans",
@@ -128,6 +129,17 @@ def pitch_entropy(frame_midi: np.ndarray) -> float:
     return float(np.nanmean(e))
 
 
+def pooled(images: Any) -> Any:
+    """``[N, 2, T, F]`` raw images (a torch tensor) -> ``[N, 32 * 64]`` pooled
+    log-mel power, differentiable (the latent search descends through it)."""
+    n, _, t, f = images.shape
+    pt, pf = POOLED_SHAPE
+    if t % pt or f % pf:
+        raise ValueError(f"images of {t}x{f} do not pool to {pt}x{pf}")
+    mag = images[:, 0].float()
+    return mag.reshape(n, pt, t // pt, pf, f // pf).mean(dim=(2, 4)).reshape(n, -1)
+
+
 def log_spectrogram_features(images: np.ndarray) -> np.ndarray:
     """Pooled log spectrograms for NDB and diversity.
 
@@ -144,15 +156,13 @@ def log_spectrogram_features(images: np.ndarray) -> np.ndarray:
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[1] != 2:
         raise ValueError(f"images must be [N, 2, T, F], got shape {x.shape}")
-    n, _, t, f = x.shape
-    pt, pf = POOLED_SHAPE
-    if t % pt or f % pf:
-        raise ValueError(f"images of {t}x{f} do not pool to {pt}x{pf}")
-    out = np.empty((n, pt * pf), np.float32)
+    import torch
+
+    n = x.shape[0]
+    out = np.empty((n, POOLED_SHAPE[0] * POOLED_SHAPE[1]), np.float32)
     for s in range(0, n, 256):  # chunks: a memmap is never loaded whole
-        mag = np.asarray(x[s : s + 256, 0], np.float32)
-        pooled = mag.reshape(len(mag), pt, t // pt, pf, f // pf).mean(axis=(2, 4))
-        out[s : s + 256] = pooled.reshape(len(mag), pt * pf)
+        chunk = torch.from_numpy(np.asarray(x[s : s + 256], np.float32))
+        out[s : s + 256] = pooled(chunk).numpy()
     return out
 
 
@@ -519,6 +529,7 @@ def pad_contrast(
     different score well above 1.
     """
     from instrument.latent import pad_latent
+    from trainer.features import images_of
 
     corners = np.asarray(corners, np.float32)
     if not 0.0 < radius <= 0.5:
@@ -531,8 +542,6 @@ def pad_contrast(
             latents.append(pad_latent(corners, cx + dx, cy + dy))
     z = np.repeat(np.asarray(latents, np.float32), len(pitches), axis=0)
     p = np.tile(np.asarray(pitches, np.int64), len(latents))
-    from trainer.features import images_of
-
     waves, spectral = _render(model, z, p, None)
     clean = np.nan_to_num(waves, nan=0.0, posinf=0.0, neginf=0.0)
     f = log_spectrogram_features(images_of(clean, spectral))
