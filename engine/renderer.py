@@ -16,9 +16,12 @@ A slow model (a whole note takes longer than ``PREVIEW_ABOVE_MS``, e.g. the pape
 generator on a CPU) gets a preview first: for each sounding voice only the next
 ``PREVIEW_S`` seconds from where it plays are rendered (``render_window``, a fraction
 of a note's cost), spliced into its note (``bank.splice_preview``) and published, so a
-held note moves to the new timbre within a fraction of a note's time; its whole note
-follows. An instrument with ``cancel`` (``engine.render_process.ProcessInstrument``)
-is told to drop a render under way as soon as a newer request comes.
+held note moves to the new timbre within a fraction of a note's time. The preview is
+kept short because it is what the player waits for; its continuation (the next
+``PREVIEW_MORE_S`` seconds, spliced where the first ends) is rendered next, before the
+voice gets there, and covers the time the whole note takes, which follows. An
+instrument with ``cancel`` (``engine.render_process.ProcessInstrument``) is told to
+drop a render under way as soon as a newer request comes.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from engine.render_process import RenderCancelled
 __all__ = ["BankRenderer", "render_notes", "PREVIEW_ABOVE_MS", "PREVIEW_S"]
 
 PREVIEW_ABOVE_MS = 40.0  # whole notes slower than this: held notes get a preview first
-PREVIEW_S = 0.4  # preview length from a voice's position (covers the whole note's wait)
+PREVIEW_S = 0.15  # first preview from a voice's position: short, so it comes soon
+PREVIEW_MORE_S = 0.4  # then its continuation: covers the whole note's wait
 PREVIEW_FADE_S = 0.005  # fades joining a preview to the note around it
 
 
@@ -90,6 +94,10 @@ class BankRenderer:
         self.errors = 0  # renders that raised (the thread keeps running)
         self.last_error = ""
         self._t_request = 0.0
+        # a first preview under way is not cancelled: it is short, and under a pad
+        # dragged faster than previews take, cancelling each would leave the held note
+        # in the old timbre until the drag stops; this way it follows, one at a time
+        self._previewing_now = False
 
     # -- any thread --------------------------------------------------------------------
     def request(self, latent: np.ndarray) -> int:
@@ -99,8 +107,8 @@ class BankRenderer:
             self._pending = (self.requested_version, latent)
             self._t_request = time.perf_counter()
         cancel = getattr(self.instrument, "cancel", None)
-        if cancel is not None:  # whatever renders now is for an older timbre
-            cancel()
+        if cancel is not None and not self._previewing_now:
+            cancel()  # whatever renders now is for an older timbre (not a preview)
         self._wake.set()
         return self.requested_version
 
@@ -174,12 +182,16 @@ class BankRenderer:
         if not todo:
             self._publish(bank)
         if abandon and todo and self._previewing():
-            previewed = self._preview(bank, latent)
-            if previewed is not None:
-                bank = previewed
+            spans = self._spans(bank)
+            if spans:
+                bank, ends = self._preview(bank, latent, spans, PREVIEW_S, True)
                 self._publish(bank)
                 self.first_ms = (time.perf_counter() - t0) * 1e3
                 first = False
+                if self._newer_waiting():
+                    return
+                bank, _ = self._preview(bank, latent, ends, PREVIEW_MORE_S, False)
+                self._publish(bank)
         while todo:
             if abandon and self._newer_waiting():
                 return
@@ -210,29 +222,51 @@ class BankRenderer:
             and bool(getattr(self.instrument, "can_preview", False))
         )
 
-    def _preview(self, bank: NoteBank, latent: np.ndarray) -> NoteBank | None:
-        """``bank`` with previews under the sounding voices, or None (none sound)."""
+    def _spans(self, bank: NoteBank) -> dict[int, tuple[int, int]]:
+        """Per sounding pitch of the bank, the first and last voice positions."""
         assert self._positions is not None
-        spans: dict[int, tuple[float, float]] = {}
+        n = self.instrument.note_length
+        spans: dict[int, tuple[int, int]] = {}
         for pitch, pos in self._positions():
             if bank.pitch_min <= pitch <= bank.pitch_max:
+                pos = min(int(pos), n - 1)
                 lo, hi = spans.get(pitch, (pos, pos))
                 spans[pitch] = (min(lo, pos), max(hi, pos))
-        if not spans:
-            return None
+        return spans
+
+    def _preview(
+        self,
+        bank: NoteBank,
+        latent: np.ndarray,
+        spans: dict[int, tuple[int, int]],
+        seconds: float,
+        first: bool,
+    ) -> tuple[NoteBank, dict[int, tuple[int, int]]]:
+        """``bank`` with ``seconds`` of the new timbre from each span's first position
+        to ``seconds`` past its last spliced in, and the spans that continue them (from
+        one fade before each window's end). A ``first`` preview is not cancelled by a
+        newer request; its continuation is."""
         inst = self.instrument
         rate, n = inst.sample_rate, inst.note_length
-        pitches = sorted(spans)
-        starts = [min(int(spans[p][0]), n - 1) for p in pitches]
-        length = int(PREVIEW_S * rate + max(hi - lo for lo, hi in spans.values()))
-        latents = np.repeat(latent[None, :], len(pitches), axis=0)
-        waves = inst.render_window(
-            latents, np.asarray(pitches, np.int64), np.asarray(starts), length
-        )
         fade = max(1, int(PREVIEW_FADE_S * rate))
+        pitches = sorted(spans)
+        starts = [spans[p][0] for p in pitches]
+        length = int(seconds * rate + max(hi - lo for lo, hi in spans.values()))
+        latents = np.repeat(latent[None, :], len(pitches), axis=0)
+        self._previewing_now = first
+        try:
+            waves = inst.render_window(
+                latents, np.asarray(pitches, np.int64), np.asarray(starts), length
+            )
+        finally:
+            self._previewing_now = False
         notes = [
             splice_preview(bank.note(p), bank.loop(p), w, s, n, fade)
             for p, w, s in zip(pitches, waves, starts, strict=True)
         ]
         self.previews += 1
-        return bank.with_notes(pitches, notes, preview=True)
+        more = {
+            p: (min(n - 1, s + length - 2 * fade),) * 2
+            for p, s in zip(pitches, starts, strict=True)
+        }
+        return bank.with_notes(pitches, notes, preview=True), more

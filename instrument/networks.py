@@ -101,10 +101,39 @@ class EqualizedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kh, kw))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.scale = _he_scale(kh * kw * in_ch, gain_slope)
+        # a 1 x 1 input padded to the kernel's reach is a dense layer (block 1)
+        self._dense = self.padding == (kh - 1, kw - 1)
+
+    def fold_scale(self) -> None:
+        """Multiply the run-time scale into the weights once, and keep the dense
+        layer's matrix ready (inference only: later weight changes are not seen)."""
+        with torch.no_grad():
+            self.weight.mul_(self.scale)
+            self.scale = 1.0
+            if self._dense:
+                self.register_buffer(
+                    "_dense_matrix", self._matrix(self.weight), persistent=False
+                )
+
+    @staticmethod
+    def _matrix(w: torch.Tensor) -> torch.Tensor:
+        """``[in_ch, out_ch * kh * kw]``: the padded conv of a 1 x 1 input."""
+        o, i, kh, kw = w.shape
+        return w.flip(2, 3).permute(1, 0, 2, 3).reshape(i, o * kh * kw).contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, in_ch, H, W] -> [B, out_ch, H', W']``."""
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+        w = self.weight if self.scale == 1.0 else self.weight * self.scale
+        if self._dense and x.shape[-2:] == (1, 1):  # a matrix product, much faster
+            o, _, kh, kw = w.shape
+            matrix = getattr(self, "_dense_matrix", None)
+            if matrix is None:
+                matrix = self._matrix(w)
+            y = (x.flatten(1) @ matrix).view(-1, o, kh, kw) + self.bias[:, None, None]
+            if x.is_contiguous(memory_format=torch.channels_last):
+                y = y.contiguous(memory_format=torch.channels_last)
+            return y
+        return F.conv2d(x, w, self.bias, padding=self.padding)
 
     def extra_repr(self) -> str:
         o, i, kh, kw = self.weight.shape

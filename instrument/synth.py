@@ -186,6 +186,9 @@ class Synth:
         gen = Generator(cfg)
         gen.load_state_dict(bundle.state_dict)
         gen = gen.eval().requires_grad_(False)
+        for module in gen.modules():  # inference: no run-time weight scaling
+            if isinstance(module, EqualizedConv2d):
+                module.fold_scale()
         gen = gen.to(self.device, _DTYPES[self.precision])
         self.generator = gen.to(memory_format=torch.channels_last)
         self._forward = (

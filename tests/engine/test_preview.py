@@ -77,11 +77,46 @@ def test_a_slow_model_previews_the_held_note_then_renders_it_whole(synth, monkey
         for _ in range(2):
             engine.process(out)
     bank = engine.bank
-    assert engine._renderer.previews == 1
+    assert engine._renderer.previews == 2  # the preview and its continuation
     assert bank.version == version and bank.complete and not bank.is_preview(60)
     assert engine.stats().render_errors == 0
     voice = int(np.nonzero(engine.voices.active)[0][0])
     assert engine.voices.note[voice] is bank.note(60)  # the whole note plays now
+
+
+def test_a_newer_timbre_cancels_the_continuation_but_not_the_first_preview(
+    synth, monkeypatch
+):
+    monkeypatch.setattr(renderer_module, "PREVIEW_ABOVE_MS", 0.0)
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((3, synth.latent_size)).astype(np.float32)
+    engine = Engine(synth)
+    cancels, windows = [], []
+    monkeypatch.setattr(synth, "cancel", lambda: cancels.append(1), raising=False)
+    real_window = synth.render_window
+
+    def window(latents, pitches, starts, length):
+        windows.append(length)
+        if len(windows) in (1, 2):  # the player moves on during each preview
+            engine.set_timbre(z[len(windows)])
+        return real_window(latents, pitches, starts, length)
+
+    out = np.zeros((256, 2), np.float32)
+    with engine:
+        engine.set_timbre(z[0])
+        assert engine.wait_bank(120.0)
+        engine.push_event(NoteOn(60, 100))
+        for _ in range(4):
+            engine.process(out)
+        monkeypatch.setattr(synth, "render_window", window)
+        cancels.clear()
+        engine.set_timbre(z[0] * 0.5)
+        assert engine.wait_bank(120.0)
+    # the first preview of each request ran to the end (no cancel during it); the
+    # second request's continuation was never started (a newer one was waiting)
+    assert cancels == [1]  # only the request made outside any preview
+    assert windows[0] == windows[1] < windows[-1]  # short previews, then continuation
+    assert engine.bank.version == engine._renderer.requested_version
 
 
 def _make_synth(path: str):

@@ -211,3 +211,25 @@ def test_window_ranges_grow_by_the_conv_halo_and_refuse_outside_frames():
     assert ranges[-1] == (41, 56) and ranges[-2] == (19, 29) and ranges[0] == (0, 2)
     with pytest.raises(ValueError, match="window"):
         gen.window_ranges(120, 130)
+
+
+def test_dense_first_conv_and_folded_scale_keep_the_output():
+    cfg = get_config("quarter_2s")
+    torch.manual_seed(1)
+    gen = Generator(cfg)
+    for m in gen.modules():
+        if isinstance(m, EqualizedConv2d):
+            m.bias.data.normal_(0, 0.1)
+    z, labels = _inputs(cfg, batch=3)
+    first = gen.blocks[0].conv1
+    x = torch.randn(3, first.weight.shape[1], 1, 1)
+    reference = torch.nn.functional.conv2d(
+        x, first.weight * first.scale, first.bias, padding=first.padding
+    )
+    torch.testing.assert_close(first(x), reference, rtol=1e-5, atol=1e-5)
+    before = gen(z, labels)
+    for m in gen.modules():
+        if isinstance(m, EqualizedConv2d):
+            m.fold_scale()
+    assert all(m.scale == 1.0 for m in gen.modules() if isinstance(m, EqualizedConv2d))
+    torch.testing.assert_close(gen(z, labels), before, rtol=1e-4, atol=1e-4)
