@@ -56,6 +56,8 @@ class TrainConfig:
     ac_g_ramp_images: int = 0  # ramp G's AC weight 0 -> ac_weight_g over these images
     fake_pitch_sampling: str = "data"  # data (training histogram) | uniform
     projection: bool = False  # D's real/fake score also conditioned on the pitch
+    # G's loss on a fixed harmonic-sum pitch estimate of its notes (trainer.salience)
+    salience_weight: float = 0.0
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4

@@ -50,6 +50,7 @@ from trainer.distributed import (
     setup,
     teardown,
 )
+from trainer.salience import HarmonicSalience
 from trainer.schedule import Schedule, blend_images
 
 __all__ = ["Trainer", "configure", "run", "apply_overrides", "native_bf16"]
@@ -131,6 +132,9 @@ class Trainer:
         broadcast_params(self.G, self.dist)
         broadcast_params(self.D, self.dist)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.salience = HarmonicSalience(
+            self.cfg.spectral, self.cfg.pitch_min, self.cfg.pitch_max
+        ).to(self.device)
         counts = np.bincount(self.labels, minlength=self.cfg.num_pitches)
         self.pitch_weights = torch.as_tensor(counts, dtype=torch.float64)
         self.rng = torch.Generator().manual_seed(self.seed * 1_000_003 + self.dist.rank)
@@ -297,6 +301,10 @@ class Trainer:
                 fake_cls, y_fake, ~aug_fake.to(y_fake.device)
             )
         loss_g = adv_g + self.ac_weight_g() * ac_g
+        if tc.salience_weight > 0:  # a fixed pitch estimator G cannot fool
+            sal_g = self.salience.loss(fake.float(), y_fake)
+            loss_g = loss_g + tc.salience_weight * sal_g
+            out["salience_g"] = float(sal_g.detach())
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         all_reduce_grads(self.G, self.dist)
@@ -558,6 +566,7 @@ class Trainer:
                 fake = g(z.to(self.device), labels, self.progress).float()
                 _, cls = self.D(fake, self.progress, labels=labels)
                 out[f"d_pitch_acc_{name}"] = losses.accuracy(cls, labels)
+                out[f"salience_acc_{name}"] = self.salience.accuracy(fake, labels)
         return out
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:

@@ -400,6 +400,27 @@ def test_classifier_check_scores_both_generators(features_for):
         t = Trainer(tc.replace(projection=projection), feats.images, feats.pitches)
         t.step()
         got = t.classifier_check(per_pitch=1)
-        assert set(got) == {"d_pitch_acc_g", "d_pitch_acc_ema"}
+        assert set(got) == {
+            "d_pitch_acc_g",
+            "d_pitch_acc_ema",
+            "salience_acc_g",
+            "salience_acc_ema",
+        }
         assert all(0.0 <= v <= 1.0 for v in got.values())
         assert t.G.training  # the check leaves the generator as it was
+
+
+def test_the_salience_loss_joins_the_generator_loss(features_for):
+    tc = get_train_config("quarter_2s_pilot").replace(
+        schedule="images", stable_images=16, transition_images=16, batch_size=4
+    )
+    feats = features_for(tc.model)
+    plain = Trainer(tc, feats.images, feats.pitches, seed=3).step()
+    assert "salience_g" not in plain
+    trainer = Trainer(
+        tc.replace(salience_weight=1.0), feats.images, feats.pitches, seed=3
+    )
+    out = trainer.step()
+    assert 0.0 < out["salience_g"] < 20.0 and np.isfinite(out["loss_g"])
+    check = trainer.classifier_check(per_pitch=1)
+    assert 0.0 <= check["salience_acc_ema"] <= 1.0
