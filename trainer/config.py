@@ -191,6 +191,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "ac_weight_d": 1.0,
         "ac_weight_g": 1.0,
         "ac_g_ramp_images": 100_000,
+        # a pitch estimate G cannot fool (docs/MODEL.md, session 4)
+        "salience_weight": 1.0,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",
