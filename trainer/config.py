@@ -56,8 +56,10 @@ class TrainConfig:
     ac_g_ramp_images: int = 0  # ramp G's AC weight 0 -> ac_weight_g over these images
     fake_pitch_sampling: str = "data"  # data (training histogram) | uniform
     projection: bool = False  # D's real/fake score also conditioned on the pitch
-    # G's loss on a fixed harmonic-sum pitch estimate of its notes (trainer.salience)
+    # G's loss on a fixed harmonic-sum pitch estimate of its notes (trainer.salience),
+    # from this progress on (below 8 x 128 the image is too coarse for harmonics)
     salience_weight: float = 0.0
+    salience_from_progress: float = 3.0
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4

@@ -301,7 +301,8 @@ class Trainer:
                 fake_cls, y_fake, ~aug_fake.to(y_fake.device)
             )
         loss_g = adv_g + self.ac_weight_g() * ac_g
-        if tc.salience_weight > 0:  # a fixed pitch estimator G cannot fool
+        if tc.salience_weight > 0 and p >= tc.salience_from_progress:
+            # a fixed pitch estimator G cannot fool
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g
             out["salience_g"] = float(sal_g.detach())

@@ -418,7 +418,12 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert tc.salience_weight == 1.0  # the CPU recipes have it
     plain = Trainer(tc.replace(salience_weight=0.0), feats.images, feats.pitches)
     assert "salience_g" not in plain.step()
-    trainer = Trainer(tc, feats.images, feats.pitches, seed=3)
+    early = Trainer(tc, feats.images, feats.pitches, seed=3)
+    assert early.progress < tc.salience_from_progress  # too coarse yet: not used
+    assert "salience_g" not in early.step()
+    trainer = Trainer(
+        tc.replace(salience_from_progress=0.0), feats.images, feats.pitches, seed=3
+    )
     out = trainer.step()
     assert 0.0 < out["salience_g"] < 20.0 and np.isfinite(out["loss_g"])
     check = trainer.classifier_check(per_pitch=1)
