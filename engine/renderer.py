@@ -190,8 +190,9 @@ class BankRenderer:
                 first = False
                 if self._newer_waiting():
                     return
-                bank, _ = self._preview(bank, latent, ends, PREVIEW_MORE_S, False)
-                self._publish(bank)
+                if ends:
+                    bank, _ = self._preview(bank, latent, ends, PREVIEW_MORE_S, False)
+                    self._publish(bank)
         while todo:
             if abandon and self._newer_waiting():
                 return
@@ -244,8 +245,8 @@ class BankRenderer:
     ) -> tuple[NoteBank, dict[int, tuple[int, int]]]:
         """``bank`` with ``seconds`` of the new timbre from each span's first position
         to ``seconds`` past its last spliced in, and the spans that continue them (from
-        one fade before each window's end). A ``first`` preview is not cancelled by a
-        newer request; its continuation is."""
+        one fade before each window's end; none past the note's end). A ``first``
+        preview is not cancelled by a newer request; its continuation is."""
         inst = self.instrument
         rate, n = inst.sample_rate, inst.note_length
         fade = max(1, int(PREVIEW_FADE_S * rate))
@@ -265,8 +266,9 @@ class BankRenderer:
             for p, w, s in zip(pitches, waves, starts, strict=True)
         ]
         self.previews += 1
-        more = {
-            p: (min(n - 1, s + length - 2 * fade),) * 2
+        more = {  # only where the window ends before the note does
+            p: (s + length - 2 * fade,) * 2
             for p, s in zip(pitches, starts, strict=True)
+            if s + length - 2 * fade < n - 1
         }
         return bank.with_notes(pitches, notes, preview=True), more

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "midi_to_hz",
     "CREPE_RATE",
     "FMIN",
     "FMAX",
@@ -88,6 +89,11 @@ def hz_to_midi(hz: np.ndarray) -> np.ndarray:
     """MIDI note numbers (float) of frequencies in Hz; NaN stays NaN."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return 69.0 + 12.0 * np.log2(np.asarray(hz, np.float64) / 440.0)
+
+
+def midi_to_hz(midi: np.ndarray) -> np.ndarray:
+    """Frequencies in Hz of MIDI note numbers (the inverse of ``hz_to_midi``)."""
+    return 440.0 * 2.0 ** ((np.asarray(midi, np.float64) - 69.0) / 12.0)
 
 
 @dataclass(frozen=True, slots=True)

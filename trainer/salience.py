@@ -31,6 +31,7 @@ from torch import nn
 
 from instrument.config import SpectralConfig
 from instrument.spectral_numpy import mel_to_linear_matrix
+from trainer.pitch import midi_to_hz
 
 __all__ = ["HarmonicSalience"]
 
@@ -84,7 +85,7 @@ class HarmonicSalience(nn.Module):
         bins = spectral.n_bins
         hz_per_bin = spectral.sample_rate / spectral.n_fft
         pitches = np.arange(pitch_min, pitch_max + 1)
-        f0 = 440.0 * 2.0 ** ((pitches - 69) / 12.0)
+        f0 = midi_to_hz(pitches)
         weights = np.zeros((bins, len(pitches)), np.float64)
         cols = np.arange(len(pitches))
         for h in range(1, harmonics + 1):
