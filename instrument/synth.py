@@ -120,6 +120,22 @@ def _device_name(device: torch.device) -> str:
     return "CPU"
 
 
+def _output_gain(bundle: Bundle) -> float:
+    """The bundle's ``output_gain`` (default 1), or one ``BundleError`` sentence."""
+    gain = bundle.info.get("output_gain", 1.0)
+    if (
+        isinstance(gain, bool)
+        or not isinstance(gain, (int, float))
+        or not math.isfinite(gain)
+        or not 0.0 < gain <= 1e4
+    ):
+        raise BundleError(
+            f"{bundle.path}: output_gain {gain!r} in its info is not a number "
+            "in (0, 10000]"
+        )
+    return float(gain)
+
+
 class Synth:
     """A GANSynth model bundle as a playable instrument.
 
@@ -182,6 +198,8 @@ class Synth:
         # trained to (lower blocks blended and upsampled), as its training samples did
         progress = bundle.info.get("progress")
         self.progress: float | None = None if progress is None else float(progress)
+        # the level trainer export measured (instrument.level); 1 for older bundles
+        self.output_gain = _output_gain(bundle)
 
         gen = Generator(cfg)
         gen.load_state_dict(bundle.state_dict)
@@ -283,6 +301,8 @@ class Synth:
     def _waves(self, images: torch.Tensor) -> np.ndarray:
         """Raw images -> ``[b, note_length] float32`` at the output rate."""
         waves = self.spectral.inverse(images).to("cpu", torch.float32).numpy()
+        if self.output_gain != 1.0:
+            waves *= np.float32(self.output_gain)
         return self._resample(waves)
 
     def _resample(self, waves: np.ndarray) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 The bundle (``instrument.bundle``, safetensors only) holds the EMA generator's weights
 in fp32, its ``ModelConfig`` and the training facts: images trained, hours, dataset,
-train config and the checkpoint it came from. ``Synth.load(PATH)`` and ``main.py --model
+train config and the checkpoint it came from, and the output gain measured on the
+exported generator (``instrument.level``: its notes' median peak brought to 0.5,
+never a measured note past 0.9). ``Synth.load(PATH)`` and ``main.py --model
 PATH`` load it.
 """
 
@@ -20,7 +22,10 @@ __all__ = ["export_run", "configure", "run"]
 
 
 def export_run(
-    run_dir: str | Path, out: str | Path, which: str = "latest"
+    run_dir: str | Path,
+    out: str | Path,
+    which: str = "latest",
+    level_latents: int = 2,
 ) -> tuple[str, dict[str, Any]]:
     """Write the EMA generator of ``run_dir``'s checkpoint ``which`` to ``out``.
 
@@ -32,6 +37,9 @@ def export_run(
         The ``.safetensors`` bundle to write.
     which : str
         ``latest``, ``best`` or the path of a checkpoint file.
+    level_latents : int
+        Random latents per pitch the output gain is measured on (0: no gain stored,
+        the notes play at the generator's own level).
 
     Returns
     -------
@@ -65,8 +73,23 @@ def export_run(
             info["progress"] = progress
     except (KeyError, AttributeError, TypeError) as err:
         raise ValueError(f"{run_dir}: the checkpoint lacks the field {err}") from err
+    if level_latents > 0:
+        info.update(_measure_level(cfg, weights, info, level_latents))
     model_id = save_bundle(out, cfg, weights, info)
     return model_id, info
+
+
+def _measure_level(
+    cfg: ModelConfig, weights: dict[str, Any], info: dict[str, Any], latents: int
+) -> dict[str, Any]:
+    """The ``output_gain`` facts of the generator about to be exported."""
+    from instrument.bundle import Bundle, model_id_of
+    from instrument.level import measure_output_level
+    from instrument.synth import Synth
+
+    bundle = Bundle(cfg, weights, model_id_of(cfg, weights), dict(info), Path("-"))
+    synth = Synth(bundle, output_rate=cfg.spectral.sample_rate, device="cpu")
+    return measure_output_level(synth, latents_per_pitch=latents).as_info()
 
 
 def _progress(train_config: dict[str, Any], state: dict[str, Any]) -> float:
@@ -86,12 +109,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="latest",
         help="latest (default), best, or a checkpoint file",
     )
+    parser.add_argument(
+        "--level-latents",
+        type=int,
+        default=2,
+        help="random latents per pitch the output gain is measured on (0: none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    model_id, info = export_run(args.run, args.out, args.checkpoint)
+    if args.level_latents < 0:
+        raise ValueError("--level-latents must be 0 or more")
+    model_id, info = export_run(
+        args.run, args.out, args.checkpoint, level_latents=args.level_latents
+    )
+    gain = info.get("output_gain")
+    level = "" if gain is None else f", output gain {gain:.3g}"
     print(
         f"wrote {args.out}: model {model_id}, {info['images']:,} images, "
-        f"{info['hours']:.2f} h, config {info['train_config']['name']}"
+        f"{info['hours']:.2f} h, config {info['train_config']['name']}{level}"
     )
     return 0

@@ -263,6 +263,14 @@ def test_cli_train_resume_export_and_play(dataset_dir, tmp_path):
     info = load_bundle(bundle).info
     assert info["images"] == 24 and info["train_config"]["name"] == "quarter_2s_wgan"
     assert info["dataset"] == str(dataset_dir.resolve())
+    # the export measured the level: the gain is what brings the median peak to 0.5
+    # (or the loudest note to 0.9), and the synth plays at it
+    level = info["output_level"]
+    assert level["notes"] == 2 * 61
+    assert info["output_gain"] == pytest.approx(
+        min(0.5 / level["median_peak"], 0.9 / level["max_peak"]), rel=1e-4
+    )
+    assert synth.output_gain == info["output_gain"]
     ema = state["G_ema"]["to_rgb.2.weight"]
     assert torch.equal(load_bundle(bundle).state_dict["to_rgb.2.weight"], ema.float())
 
