@@ -124,6 +124,7 @@ class EngineStats:
     bank_version: int  # timbre id of the bank playing
     bank_render_ms: float  # last complete bank: request to last note
     first_note_ms: float  # last request: request to its first notes published
+    first_note_version: int  # the timbre version first_note_ms is of
     bank_progress: float  # 0..1 of the newest timbre's pitches rendered
     bank_pitches_ready: int  # pitches rendered for the newest timbre
     render_errors: int  # renders that raised (see ``last_render_error``)
@@ -332,6 +333,7 @@ class Engine:
             bank_version=bank.version,
             bank_render_ms=r.render_ms,
             first_note_ms=r.first_ms,
+            first_note_version=r.first_version,
             bank_progress=ready / n if n else 1.0,
             bank_pitches_ready=ready,
             render_errors=r.errors,

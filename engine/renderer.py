@@ -91,6 +91,7 @@ class BankRenderer:
         self.requested_version = 0  # newest request made (any thread reads)
         self.render_ms = 0.0  # last complete bank: request to last note published
         self.first_ms = 0.0  # last request: request to first notes published
+        self.first_version = 0  # the request first_ms is of (set after first_ms)
         self.errors = 0  # renders that raised (the thread keeps running)
         self.last_error = ""
         self._t_request = 0.0
@@ -187,6 +188,7 @@ class BankRenderer:
                 bank, ends = self._preview(bank, latent, spans, PREVIEW_S, True)
                 self._publish(bank)
                 self.first_ms = (time.perf_counter() - t0) * 1e3
+                self.first_version = version
                 first = False
                 if self._newer_waiting():
                     return
@@ -212,6 +214,7 @@ class BankRenderer:
             self._publish(bank)
             if first:
                 self.first_ms = (time.perf_counter() - t0) * 1e3
+                self.first_version = version
                 first = False
             todo = [p for p in todo if p not in batch]
         self.render_ms = (time.perf_counter() - t0) * 1e3

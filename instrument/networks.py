@@ -15,6 +15,14 @@ Written from GANSYNTH.md section 3 (the reference code's ``networks.py``/``layer
 - the output is de-normalised (``spectral.denormalize``): raw log-mel power and mel IF.
 
 Tensors are NCHW = ``[batch, channels, frames, bins]`` (channels_last memory works too).
+
+Inference (after ``EqualizedConv2d.fold_scale``) computes each block's "nearest x2
+upsampling, then 3x3 conv" as one conv of 2x2 kernels on the small image
+(``EqualizedConv2d.forward(x, upsample=True)``): in the upsampled image every 3x3
+neighbourhood covers only 2x2 distinct source pixels, so each of the four output
+phases (even/odd frame, even/odd bin) is a 2x2 conv of the source with summed taps.
+The result is the same up to float rounding at 16/36 of the multiply-adds (1.6-1.9x
+faster on CPU). Training keeps the textbook path.
 """
 
 from __future__ import annotations
@@ -103,10 +111,13 @@ class EqualizedConv2d(nn.Module):
         self.scale = _he_scale(kh * kw * in_ch, gain_slope)
         # a 1 x 1 input padded to the kernel's reach is a dense layer (block 1)
         self._dense = self.padding == (kh - 1, kw - 1)
+        # a 3x3 "same" conv after nearest x2 upsampling has a cheaper equivalent
+        self.can_fuse_upsample = (kh, kw) == (3, 3) and self.padding == (1, 1)
 
     def fold_scale(self) -> None:
         """Multiply the run-time scale into the weights once, and keep the dense
-        layer's matrix ready (inference only: later weight changes are not seen)."""
+        layer's matrix and the phase kernels of ``forward(x, upsample=True)`` ready
+        (inference only: later weight changes are not seen)."""
         with torch.no_grad():
             self.weight.mul_(self.scale)
             self.scale = 1.0
@@ -114,6 +125,37 @@ class EqualizedConv2d(nn.Module):
                 self.register_buffer(
                     "_dense_matrix", self._matrix(self.weight), persistent=False
                 )
+            if self.can_fuse_upsample:
+                self.register_buffer(
+                    "_phase_weight", _phase_kernels(self.weight), persistent=False
+                )
+                self.register_buffer(
+                    "_phase_bias", self.bias.repeat(4), persistent=False
+                )
+
+    @property
+    def fused(self) -> bool:
+        """``forward(x, upsample=True)`` takes the fused path (``fold_scale`` ran on
+        a 3x3 "same" conv)."""
+        return hasattr(self, "_phase_weight")
+
+    def _upsampled(self, x: torch.Tensor) -> torch.Tensor:
+        """``self(nearest_x2(x))`` without making the upsampled image: ``[B, in_ch,
+        h, w] -> [B, out_ch, 2h, 2w]`` (channels_last memory), after ``fold_scale``.
+
+        One VALID conv of the 1-padded source with the four phases' 2x2 kernels
+        stacked as output channels, then the phases interleaved.
+        """
+        n, _, h, w = x.shape
+        o = self.weight.shape[0]
+        y = F.conv2d(F.pad(x, (1, 1, 1, 1)), self._phase_weight, self._phase_bias)
+        yh = y.permute(0, 2, 3, 1)  # [B, h + 1, w + 1, 4 * out_ch]
+        out = y.new_empty((n, h, 2, w, 2, o))
+        for p in (0, 1):
+            for q in (0, 1):
+                k = 2 * p + q
+                out[:, :, p, :, q] = yh[:, p : p + h, q : q + w, k * o : (k + 1) * o]
+        return out.view(n, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
 
     @staticmethod
     def _matrix(w: torch.Tensor) -> torch.Tensor:
@@ -121,8 +163,13 @@ class EqualizedConv2d(nn.Module):
         o, i, kh, kw = w.shape
         return w.flip(2, 3).permute(1, 0, 2, 3).reshape(i, o * kh * kw).contiguous()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, in_ch, H, W] -> [B, out_ch, H', W']``."""
+    def forward(self, x: torch.Tensor, upsample: bool = False) -> torch.Tensor:
+        """``[B, in_ch, H, W] -> [B, out_ch, H', W']``; ``upsample``: the conv of
+        ``x`` upsampled x2 (nearest), ``[B, out_ch, 2H, 2W]`` for a "same" conv."""
+        if upsample:
+            if self.fused:
+                return self._upsampled(x)
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         w = self.weight if self.scale == 1.0 else self.weight * self.scale
         if self._dense and x.shape[-2:] == (1, 1):  # a matrix product, much faster
             o, _, kh, kw = w.shape
@@ -139,6 +186,26 @@ class EqualizedConv2d(nn.Module):
         o, i, kh, kw = self.weight.shape
         pad = self.padding
         return f"{i}, {o}, kernel=({kh}, {kw}), padding={pad}, scale={self.scale:.4g}"
+
+
+def _phase_kernels(w: torch.Tensor) -> torch.Tensor:
+    """``[out, in, 3, 3] -> [4 * out, in, 2, 2]``: the kernels of a 3x3 "same" conv
+    after nearest x2 upsampling, per output phase (even/odd row p, column q; phase
+    index 2p + q). Even outputs see source rows (i - 1, i) with taps (w0, w1 + w2),
+    odd ones rows (i, i + 1) with (w0 + w1, w2); columns alike."""
+
+    def pairs(k: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b, c = k.unbind(dim)
+        return torch.stack([a, b + c], dim), torch.stack([a + b, c], dim)
+
+    rows = pairs(w, 2)
+    phases = [col for r in rows for col in pairs(r, 3)]
+    memory = (
+        torch.channels_last
+        if w.is_contiguous(memory_format=torch.channels_last)
+        else torch.contiguous_format
+    )
+    return torch.cat(phases, 0).contiguous(memory_format=memory)
 
 
 class EqualizedLinear(nn.Module):
@@ -186,9 +253,8 @@ class _Block(nn.Module):
         self.conv2 = second
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = pixel_norm(F.leaky_relu(self.conv1(x), _LRELU_SLOPE, inplace=True))
+        x = self.conv1(x, upsample=self.upsample)  # fused after fold_scale
+        x = pixel_norm(F.leaky_relu(x, _LRELU_SLOPE, inplace=True))
         return pixel_norm(F.leaky_relu(self.conv2(x), _LRELU_SLOPE, inplace=True))
 
 
@@ -359,10 +425,16 @@ class Generator(nn.Module):
             block = self.blocks[b]
             rows = self.cfg.block_shape(b + 1)[0]
             low, high = ranges[b]
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             start *= 2
             # each conv gets only the rows the next step needs, plus its own halo
-            for conv, reach in ((block.conv1, 2 * pad), (block.conv2, pad)):
+            if block.conv1.fused:  # the rows of x are those conv1 needs (see ranges)
+                x = block.conv1(x, upsample=True)
+                x = pixel_norm(F.leaky_relu(x, _LRELU_SLOPE, inplace=True))
+                convs = ((block.conv2, pad),)
+            else:
+                x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+                convs = ((block.conv1, 2 * pad), (block.conv2, pad))
+            for conv, reach in convs:
                 a, e = max(0, low - reach), min(rows, high + reach)
                 x = x[:, :, a - start : e - start]
                 start = a
