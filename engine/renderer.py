@@ -22,6 +22,14 @@ kept short because it is what the player waits for; its continuation (the next
 voice gets there, and covers the time the whole note takes, which follows. An
 instrument with ``cancel`` (``engine.render_process.ProcessInstrument``) is told to
 drop a render under way as soon as a newer request comes.
+
+An instrument that renders windows beside whole notes (``concurrent_preview``: a
+``ProcessInstrument`` with its preview child, which the renderer asks for with
+``start_preview_process`` once it finds the model slow) gets the previews from a second
+thread: a new timbre's preview then starts at once instead of after the whole note under
+way stops. Both threads publish through ``_merge``, under one lock, into the bank that
+is playing: a preview never replaces a whole note of its timbre, and nothing of an
+older timbre replaces a newer one.
 """
 
 from __future__ import annotations
@@ -83,11 +91,17 @@ class BankRenderer:
         self.previews = 0  # previews published
         self.loop_crossfade_ms = loop_crossfade_ms  # NB: read per request (float swap)
         self.batch_size = max(1, int(batch_size))
-        self._lock = threading.Lock()  # guards the mailbox only
+        self._lock = threading.Lock()  # guards the mailboxes only
         self._pending: tuple[int, np.ndarray] | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # the preview thread (instruments with concurrent_preview): its own mailbox
+        self._preview_pending: tuple[int, np.ndarray, float] | None = None
+        self._preview_wake = threading.Event()
+        self._preview_thread: threading.Thread | None = None
+        self._continuing = False  # the preview thread renders a continuation
+        self._bank_lock = threading.Lock()  # read-modify-publish of the bank
         self.requested_version = 0  # newest request made (any thread reads)
         self.render_ms = 0.0  # last complete bank: request to last note published
         self.first_ms = 0.0  # last request: request to first notes published
@@ -107,11 +121,24 @@ class BankRenderer:
             self.requested_version += 1
             self._pending = (self.requested_version, latent)
             self._t_request = time.perf_counter()
+            if self._concurrent():
+                self._preview_pending = (*self._pending, self._t_request)
         cancel = getattr(self.instrument, "cancel", None)
-        if cancel is not None and not self._previewing_now:
+        if self._concurrent():
+            if cancel is not None:
+                cancel()  # the whole note under way is of an older timbre
+            if self._continuing:  # a first preview finishes; a continuation need not
+                self.instrument.cancel_window()
+            self._preview_wake.set()
+        elif cancel is not None and not self._previewing_now:
             cancel()  # whatever renders now is for an older timbre (not a preview)
         self._wake.set()
         return self.requested_version
+
+    def _concurrent(self) -> bool:
+        return self._thread is not None and bool(
+            getattr(self.instrument, "concurrent_preview", False)
+        )
 
     def start(self) -> None:
         if self._thread is not None:
@@ -121,13 +148,19 @@ class BankRenderer:
             target=self._run, name="bank-renderer", daemon=True
         )
         self._thread.start()
+        self._preview_thread = threading.Thread(
+            target=self._run_previews, name="bank-previewer", daemon=True
+        )
+        self._preview_thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        self._preview_wake.set()
+        for thread in (self._thread, self._preview_thread):
+            if thread is not None:
+                thread.join()
+        self._thread = self._preview_thread = None
 
     # -- the renderer thread (or the caller, for render_now) ---------------------------
     def _take(self) -> tuple[int, np.ndarray] | None:
@@ -153,6 +186,33 @@ class BankRenderer:
                 self.errors += 1
                 self.last_error = f"{type(err).__name__}: {err}"
 
+    def _run_previews(self) -> None:
+        """The preview thread: each newest request's preview, then its continuation."""
+        while not self._stop.is_set():
+            self._preview_wake.wait(0.2)
+            self._preview_wake.clear()
+            with self._lock:
+                job, self._preview_pending = self._preview_pending, None
+            if job is None or not self._previewing():
+                continue
+            version, latent, t0 = job
+            spans = self._spans(self._current())
+            if not spans:
+                continue
+            try:
+                ends = self._preview(version, latent, t0, spans, PREVIEW_S, True)
+                if ends and self._preview_pending is None:
+                    self._continuing = True
+                    try:
+                        self._preview(version, latent, t0, ends, PREVIEW_MORE_S, False)
+                    finally:
+                        self._continuing = False
+            except RenderCancelled:
+                continue
+            except Exception as err:  # a broken preview must not end the thread
+                self.errors += 1
+                self.last_error = f"{type(err).__name__}: {err}"
+
     def render_now(
         self, latent: np.ndarray, pitches: Sequence[int] | None = None
     ) -> None:
@@ -171,8 +231,8 @@ class BankRenderer:
         only: Sequence[int] | None = None,
     ) -> None:
         t0 = self._t_request
-        bank = self._current().with_timbre(version, latent)
-        lo, hi = bank.pitch_min, bank.pitch_max
+        current = self._current()
+        lo, hi = current.pitch_min, current.pitch_max
         todo = [
             p for p in (range(lo, hi + 1) if only is None else only) if lo <= p <= hi
         ]
@@ -181,20 +241,18 @@ class BankRenderer:
         )  # middle of the keyboard first
         first = True
         if not todo:
-            self._publish(bank)
+            self._merge(version, latent, t0, [], [])
+        concurrent = self._concurrent()
         if abandon and todo and self._previewing():
-            spans = self._spans(bank)
-            if spans:
-                bank, ends = self._preview(bank, latent, spans, PREVIEW_S, True)
-                self._publish(bank)
-                self.first_ms = (time.perf_counter() - t0) * 1e3
-                self.first_version = version
-                first = False
+            # held notes hear previews: their whole notes follow one at a time
+            spans = self._spans(current)
+            first = not spans
+            if spans and not concurrent:
+                ends = self._preview(version, latent, t0, spans, PREVIEW_S, True)
                 if self._newer_waiting():
                     return
                 if ends:
-                    bank, _ = self._preview(bank, latent, ends, PREVIEW_MORE_S, False)
-                    self._publish(bank)
+                    self._preview(version, latent, t0, ends, PREVIEW_MORE_S, False)
         while todo:
             if abandon and self._newer_waiting():
                 return
@@ -204,20 +262,69 @@ class BankRenderer:
                 if first and sounding
                 else (sounding[:1] or todo[: self.batch_size])
             )
+            first = False
             t_batch = time.perf_counter()
             notes = render_notes(self.instrument, latent, batch, self.loop_crossfade_ms)
             per_note = (time.perf_counter() - t_batch) * 1e3 / len(batch)
             self.note_ms = (
                 per_note if not self.note_ms else (0.7 * self.note_ms + 0.3 * per_note)
             )
-            bank = bank.with_notes(batch, notes)
+            if not self._merge(version, latent, t0, batch, notes):
+                return  # a newer timbre's bank is out already
+            todo = [p for p in todo if p not in batch]
+            if self._previewing() and not concurrent:
+                start = getattr(self.instrument, "start_preview_process", None)
+                if start is not None:  # the next requests preview beside whole notes
+                    start((PREVIEW_S, PREVIEW_MORE_S))
+        self.render_ms = (time.perf_counter() - t0) * 1e3
+
+    def _merge(
+        self,
+        version: int,
+        latent: np.ndarray,
+        t0: float,
+        pitches: list[int],
+        notes: list[tuple[np.ndarray, LoopPoints | None]] | None,
+        windows: tuple[np.ndarray, list[int], int] | None = None,
+    ) -> bool:
+        """Publish ``notes`` (or, with ``windows`` = (waves, starts, fade), previews
+        spliced into the playing notes) for timbre ``version`` into the bank playing
+        now; False (nothing published) when a newer timbre's bank is out."""
+        with self._bank_lock:
+            bank = self._current()
+            if bank.version > version:
+                return False
+            if bank.version < version:
+                bank = bank.with_timbre(version, latent)
+            if windows is not None:
+                waves, starts, fade = windows
+                n = self.instrument.note_length
+                keep = [  # a whole note of this timbre is better than any preview
+                    i
+                    for i, p in enumerate(pitches)
+                    if bank.note_versions[p - bank.pitch_min] != version
+                    or bank.is_preview(p)
+                ]
+                pitches = [pitches[i] for i in keep]
+                notes = [
+                    splice_preview(
+                        bank.note(pitches[j]),
+                        bank.loop(pitches[j]),
+                        waves[i],
+                        starts[i],
+                        n,
+                        fade,
+                    )
+                    for j, i in enumerate(keep)
+                ]
+            assert notes is not None
+            if pitches:
+                bank = bank.with_notes(pitches, notes, preview=windows is not None)
             self._publish(bank)
-            if first:
+            if pitches and self.first_version != version:
                 self.first_ms = (time.perf_counter() - t0) * 1e3
                 self.first_version = version
-                first = False
-            todo = [p for p in todo if p not in batch]
-        self.render_ms = (time.perf_counter() - t0) * 1e3
+        return True
 
     def _previewing(self) -> bool:
         return (
@@ -240,16 +347,18 @@ class BankRenderer:
 
     def _preview(
         self,
-        bank: NoteBank,
+        version: int,
         latent: np.ndarray,
+        t0: float,
         spans: dict[int, tuple[int, int]],
         seconds: float,
         first: bool,
-    ) -> tuple[NoteBank, dict[int, tuple[int, int]]]:
-        """``bank`` with ``seconds`` of the new timbre from each span's first position
-        to ``seconds`` past its last spliced in, and the spans that continue them (from
-        one fade before each window's end; none past the note's end). A ``first``
-        preview is not cancelled by a newer request; its continuation is."""
+    ) -> dict[int, tuple[int, int]]:
+        """Publish ``seconds`` of timbre ``version`` from each span's first position
+        to ``seconds`` past its last, spliced into the playing notes, and return the
+        spans that continue them (from one fade before each window's end; none past
+        the note's end). A ``first`` preview is not cancelled by a newer request; its
+        continuation is."""
         inst = self.instrument
         rate, n = inst.sample_rate, inst.note_length
         fade = max(1, int(PREVIEW_FADE_S * rate))
@@ -264,14 +373,10 @@ class BankRenderer:
             )
         finally:
             self._previewing_now = False
-        notes = [
-            splice_preview(bank.note(p), bank.loop(p), w, s, n, fade)
-            for p, w, s in zip(pitches, waves, starts, strict=True)
-        ]
-        self.previews += 1
-        more = {  # only where the window ends before the note does
+        if self._merge(version, latent, t0, pitches, None, (waves, starts, fade)):
+            self.previews += 1
+        return {  # only where the window ends before the note does
             p: (s + length - 2 * fade,) * 2
             for p, s in zip(pitches, starts, strict=True)
             if s + length - 2 * fade < n - 1
         }
-        return bank.with_notes(pitches, notes, preview=True), more

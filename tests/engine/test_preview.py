@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 
@@ -149,3 +150,87 @@ def test_a_cancelled_render_in_the_child_is_dropped_and_the_next_one_renders(
         assert len(caught) == 1 and isinstance(caught[0], RenderCancelled)
         window = inst.render_window(z[:1], pitches[:1], np.array([100]), 800)
         assert window.shape == (1, 800) and np.abs(window).max() > 0
+
+
+def _state(pid: int) -> str:
+    """The scheduler state letter of a process (Linux /proc)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("State:"):
+                return line.split()[1]
+    return "?"
+
+
+def _wait(predicate, seconds: float = 120.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="POSIX signals")
+def test_windows_render_in_their_own_child_beside_a_whole_render(synth):
+    path = str(synth.bundle.path)
+    with ProcessInstrument(_make_synth, path) as inst:
+        z = np.random.default_rng(1).standard_normal((1, inst.latent_size))
+        z = z.astype(np.float32)
+        pitch, start = np.array([60]), np.array([9000])
+        before = inst.render_window(z, pitch, start, 2400)  # in the main child
+        assert not inst.concurrent_preview
+        inst.start_preview_process((0.1,))
+        assert _wait(lambda: inst.concurrent_preview)
+        windows = inst._windows
+        assert windows is not None and windows.proc.pid != inst.pid
+        np.testing.assert_array_equal(inst.render_window(z, pitch, start, 2400), before)
+
+        many = np.repeat(z, 24, axis=0)
+        done: list[float] = []
+        thread = threading.Thread(
+            target=lambda: (inst.render(many, np.full(24, 60)), done.append(1))
+        )
+        thread.start()
+        time.sleep(0.2)  # the whole notes are under way in the main child
+        t0 = time.perf_counter()
+        window = inst.render_window(z, pitch, start, 2400)
+        took = time.perf_counter() - t0
+        assert not done  # the window did not wait for the whole notes
+        np.testing.assert_array_equal(window, before)
+        assert _state(inst.pid) != "T"  # the main child runs again after the window
+        thread.join(120)
+        assert done and took < 5.0
+        inst.cancel_window()  # nothing under way: harmless
+        assert inst.render_window(z, pitch, start, 100).shape == (1, 100)
+    assert not windows.proc.is_alive() and not inst.alive
+
+
+def test_the_engine_previews_from_its_own_thread_beside_whole_notes(synth, monkeypatch):
+    monkeypatch.setattr(renderer_module, "PREVIEW_ABOVE_MS", 0.0)
+    path = str(synth.bundle.path)
+    rng = np.random.default_rng(8)
+    z = rng.standard_normal((4, synth.latent_size)).astype(np.float32)
+    out = np.zeros((256, 2), np.float32)
+    with ProcessInstrument(_make_synth, path) as inst:
+        engine = Engine(inst)
+        with engine:
+            engine.set_timbre(z[0])
+            assert engine.wait_bank(120.0)
+            engine.push_event(NoteOn(60, 100))
+            for _ in range(8):
+                engine.process(out)
+            engine.set_timbre(z[1])  # the renderer finds the model slow: a child
+            assert engine.wait_bank(120.0)
+            assert _wait(lambda: inst.concurrent_preview)
+            assert engine._renderer._concurrent()
+            previews = engine._renderer.previews
+            for latent in z[2:]:
+                version = engine.set_timbre(latent)
+                assert _wait(lambda v=version: engine.stats().first_note_version == v)
+                engine.process(out)
+                assert engine.wait_bank(120.0)
+            bank = engine.bank
+            stats = engine.stats()
+    assert engine._renderer.previews >= previews + 2  # one per change at least
+    assert bank.version == version and bank.complete and not bank.is_preview(60)
+    assert stats.render_errors == 0, stats.last_render_error
