@@ -485,8 +485,36 @@ class SpectralTransform(torch.nn.Module):
             mag = torch.exp(images[:, 0, k0:])
         return _istft(torch.polar(mag, phase), self.cfg, first_frame=k0)
 
+    def inverse_window(self, part: torch.Tensor, lo: int) -> tuple[torch.Tensor, int]:
+        """Frames ``[lo, lo + T)`` of raw images ``[B, 2, T, F]`` -> ``(waves, start)``:
+        their overlap-add alone, ``[B, (T + r - 1) * hop]`` waves whose first sample is
+        model sample ``start`` (negative: inside the left padding).
+
+        The phase is summed from the window's first frame, so these are the samples of
+        ``inverse`` on an image silent outside the window wherever every frame that
+        overlaps a sample is inside it: a held note's next moments without the
+        whole note's inverse (``Synth.render_window``).
+        """
+        cfg = self.cfg
+        if part.dim() != 4 or part.shape[1] != 2 or part.shape[3] != cfg.n_bins:
+            raise ValueError(
+                f"a window must have shape [batch, 2, frames, {cfg.n_bins}], "
+                f"got {list(part.shape)}"
+            )
+        if not 0 <= lo <= cfg.n_frames - part.shape[2]:
+            raise ValueError(f"window frames start {lo} is outside the image")
+        with torch.no_grad():
+            out = self._synthesize(part, 0)
+        return out, lo * cfg.hop_length - cfg.pad_left
+
     def _inverse_fast(self, images: torch.Tensor) -> torch.Tensor:
         cfg, k0 = self.cfg, self.first_frame
+        start = cfg.pad_left - k0 * cfg.hop_length
+        return self._synthesize(images, k0)[:, start : start + cfg.audio_length]
+
+    def _synthesize(self, images: torch.Tensor, k0: int) -> torch.Tensor:
+        """Frames ``k0``.. of raw images -> their overlap-add, ``[B, samples]``."""
+        cfg = self.cfg
         batch, _, n_frames, n_bins = images.shape
         kept = n_frames - k0
         # [0]: (mel) power or log magnitude input, [1]: (mel) phase
@@ -514,8 +542,7 @@ class SpectralTransform(torch.nn.Module):
         out = frames.new_zeros(batch, kept + r - 1, hop)
         for k in range(r):  # overlap-add with the synthesis window hann / 1.5
             out[:, k : k + kept].addcmul_(parts[:, :, k], self.ola_window[k])
-        start = cfg.pad_left - k0 * hop
-        return out.view(batch, -1)[:, start : start + cfg.audio_length]
+        return out.view(batch, -1)
 
     def extra_repr(self) -> str:
         c = self.cfg

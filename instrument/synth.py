@@ -42,7 +42,6 @@ import torch
 
 from instrument.bundle import Bundle, BundleError, default_model_path, load_bundle
 from instrument.networks import EqualizedConv2d, Generator
-from instrument.spectral_numpy import LOG_EPS
 
 __all__ = [
     "Synth",
@@ -386,13 +385,13 @@ class Synth:
         full = self.progress is not None and self.progress < (
             self.config.num_resolutions - 1
         )
-        spec = self.config.spectral
         with torch.inference_mode():
             for i in range(len(z)):
                 start = int(min(starts[i], self.note_length - 1))
                 stop = min(self.note_length, start + length)
                 if full or self.compiled:
                     wave = self._waves(self._images(z[i : i + 1], p[i : i + 1]))[0]
+                    out[i, : stop - start] = wave[start:stop]
                 else:
                     lo, hi = self.frames_for(start, stop - start)
                     zt = torch.from_numpy(z[i : i + 1]).to(self.device)
@@ -400,12 +399,35 @@ class Synth:
                     part = self.generator.forward_window(
                         zt, label.to(self.device), lo, hi
                     ).float()
-                    images = part.new_zeros((1, 2, spec.n_frames, spec.n_bins))
-                    images[:, 0] = math.log(LOG_EPS)  # silence
-                    images[:, :, lo:hi] = part
-                    wave = self._waves(images)[0]
-                out[i, : stop - start] = wave[start:stop]
+                    out[i, : stop - start] = self._window_samples(part, lo, start, stop)
         return out
+
+    def _window_samples(
+        self, part: torch.Tensor, lo: int, start: int, stop: int
+    ) -> np.ndarray:
+        """Output samples ``[start, stop)`` of the image frames ``part`` (from frame
+        ``lo``): only those frames go through the inverse and the resampler."""
+        waves, first = self.spectral.inverse_window(part, lo)  # model samples first..
+        wave = waves[0].to("cpu", torch.float32).numpy()
+        if self.output_gain != 1.0:
+            wave *= np.float32(self.output_gain)
+        # the note is samples [0, model_length): the padding and past the end go
+        wave = wave[max(0, -first) : self.model_length - first]
+        first = max(0, first)
+        mr, sr = self.model_rate, self.sample_rate
+        if sr == mr:
+            begin, seg = first, wave
+        else:  # resample from a model sample that falls on an output sample
+            import soxr
+
+            step = mr // math.gcd(mr, sr)
+            a = -(-first // step) * step
+            begin = a * sr // mr
+            seg = soxr.resample(wave[a - first :], mr, sr, "HQ")
+        got = np.asarray(seg[max(0, start - begin) : max(0, stop - begin)], np.float32)
+        if len(got) < stop - start:  # the window reaches the note's end
+            got = np.pad(got, (0, stop - start - len(got)))
+        return got
 
     def set_interrupt(self, check: Callable[[], bool] | None) -> None:
         """Make rendering stop between generator layers once ``check()`` is true.

@@ -229,3 +229,34 @@ def test_an_interrupt_stops_a_render_between_layers(bundle_path):
         synth.render(z, pitches)
     synth.set_interrupt(None)
     assert synth.render(z, pitches).shape == (1, synth.note_length)
+
+
+@pytest.mark.parametrize("rate", [16000, 44100, 48000])
+@pytest.mark.parametrize("where", [0.0, 0.37, 0.98])
+def test_render_window_equals_the_inverse_of_an_image_silent_elsewhere(
+    bundle_path, rate, where
+):
+    """Only the window's frames go through the inverse and the resampler; the samples
+    are those of the whole inverse of the image with silence around the window."""
+    import math
+
+    from instrument.spectral_numpy import LOG_EPS
+
+    synth = Synth.load(bundle_path, output_rate=rate, device="cpu")
+    z, pitches = _inputs(1, seed=9)
+    length = int(0.15 * rate)
+    start = int(where * (synth.note_length - length))
+    window = synth.render_window(z, pitches, np.array([start]), length)[0]
+    spec = synth.config.spectral
+    lo, hi = synth.frames_for(start, length)
+    with torch.inference_mode():
+        part = synth.generator.forward_window(
+            torch.from_numpy(z), torch.from_numpy(pitches - CFG.pitch_min), lo, hi
+        ).float()
+        images = torch.full((1, 2, spec.n_frames, spec.n_bins), math.log(LOG_EPS))
+        images[:, 1] = 0.0
+        images[:, :, lo:hi] = part
+    reference = synth.images_to_waves(images)[0, start : start + length]
+    peak = np.abs(reference).max()
+    assert peak > 0
+    np.testing.assert_allclose(window, reference, rtol=0, atol=2e-3 * peak)
