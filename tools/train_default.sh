@@ -39,5 +39,8 @@ if [[ ! -f "$RUN/latest.pt" && -f "$STATE/latest.pt" ]]; then
 fi
 resume=()
 [[ -f "$RUN/latest.pt" ]] && resume=(--resume)
+# salience_source=audio: the pitch loss hears the notes' sound (from 410k images on; the
+# run began with the mel salience, which the generator had satisfied without the pitch)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
-  --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 "${resume[@]}"
+  --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 \
+  --set salience_source=audio "${resume[@]}"

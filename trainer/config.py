@@ -57,9 +57,11 @@ class TrainConfig:
     fake_pitch_sampling: str = "data"  # data (training histogram) | uniform
     projection: bool = False  # D's real/fake score also conditioned on the pitch
     # G's loss on a fixed harmonic-sum pitch estimate of its notes (trainer.salience),
-    # from this progress on (below 8 x 128 the image is too coarse for harmonics)
+    # from this progress on (below 8 x 128 the image is too coarse for harmonics),
+    # read from the mel magnitudes ("mel") or from the notes' sound ("audio")
     salience_weight: float = 0.0
     salience_from_progress: float = 3.0
+    salience_source: str = "mel"
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -108,6 +110,7 @@ class TrainConfig:
         _choice("loss", self.loss, LOSSES)
         _choice("schedule", self.schedule, _SCHEDULES)
         _choice("fake_pitch_sampling", self.fake_pitch_sampling, _PITCH_SAMPLING)
+        _choice("salience_source", self.salience_source, ("mel", "audio"))
         _choice("precision", self.precision, _PRECISIONS)
         for op in self.augment:
             _choice("augment", op, AUGMENTS)
@@ -195,6 +198,7 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "ac_g_ramp_images": 100_000,
         # a pitch estimate G cannot fool (docs/MODEL.md, session 4)
         "salience_weight": 1.0,
+        "salience_source": "audio",
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

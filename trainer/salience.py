@@ -33,10 +33,49 @@ from instrument.config import SpectralConfig
 from instrument.spectral_numpy import mel_to_linear_matrix
 from trainer.pitch import midi_to_hz
 
-__all__ = ["HarmonicSalience"]
+__all__ = ["AudioSalience", "HarmonicSalience", "make_salience", "SALIENCE_SOURCES"]
+
+SALIENCE_SOURCES = ("mel", "audio")
 
 
-class HarmonicSalience(nn.Module):
+class _Salience(nn.Module):
+    """Logits, loss and accuracy from ``scores`` (standardised per note)."""
+
+    sharpness: float
+
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        s = self.scores(images)
+        s = (s - s.mean(1, keepdim=True)) / (s.std(1, keepdim=True) + 1e-6)
+        return self.sharpness * s
+
+    def loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy against pitch indices ``labels`` (MIDI pitch - pitch_min)."""
+        return F.cross_entropy(self.logits(images), labels.long())
+
+    @torch.no_grad()
+    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Fraction of notes whose best-scoring pitch is the label."""
+        pred = self.scores(images).argmax(1)
+        return float((pred == labels.to(pred.device)).float().mean())
+
+
+def make_salience(
+    source: str, spectral: SpectralConfig, pitch_min: int, pitch_max: int
+) -> _Salience:
+    """The salience the trainer's ``salience_source`` names: "mel" or "audio"."""
+    if source == "mel":
+        return HarmonicSalience(spectral, pitch_min, pitch_max)
+    if source == "audio":
+        return AudioSalience(spectral, pitch_min, pitch_max)
+    raise ValueError(
+        f"salience source must be one of {SALIENCE_SOURCES}, got {source!r}"
+    )
+
+
+class HarmonicSalience(_Salience):
     """Scores of pitches ``pitch_min..pitch_max`` for raw IF-Mel images.
 
     Parameters
@@ -106,17 +145,80 @@ class HarmonicSalience(nn.Module):
         linear = (power @ self.m2l).clamp_min(1e-10)
         return linear.pow(self.compress / 2.0) @ self.weights
 
-    def logits(self, images: torch.Tensor) -> torch.Tensor:
-        s = self.scores(images)
-        s = (s - s.mean(1, keepdim=True)) / (s.std(1, keepdim=True) + 1e-6)
-        return self.sharpness * s
 
-    def loss(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy against pitch indices ``labels`` (MIDI pitch - pitch_min)."""
-        return F.cross_entropy(self.logits(images), labels.long())
+class AudioSalience(_Salience):
+    """The harmonic sum on the notes' own sound: images -> waves -> one long spectrum.
 
-    @torch.no_grad()
-    def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
-        """Fraction of notes whose best-scoring pitch is the label."""
-        pred = self.scores(images).argmax(1)
-        return float((pred == labels.to(pred.device)).float().mean())
+    Why: the mel salience reads where the magnitudes are, but a sound's partials sit
+    where the IF channel puts them; at 390k images the generator satisfied it (96 %)
+    while torchcrepe heard 34 % of its notes right, their partials off the harmonic
+    series by a fraction of a harmonic (docs/MODEL.md, session 5). Here the images go
+    through the representation's own differentiable inverse, the held part of the
+    wave (``span`` of the note) through one Hann-windowed FFT (under 1 Hz per bin for
+    a 2 s note), and every candidate pitch scores the compressed magnitude summed
+    around its harmonics (a Gaussian of ``width`` cents each, so vibrato and slight
+    detuning still count) minus the same half-way between them: one matrix product.
+    On 400 real training notes it names the exact pitch of 98 % (the same after the
+    representation's round trip; torchcrepe 92-94 %), and every harmonic test tone
+    from C1 up, directly and through the round trip (decay 0.8 and compress 0.5 chosen
+    on those notes: 0.9 / 0.3 gave 95 %).
+    """
+
+    def __init__(
+        self,
+        spectral: SpectralConfig,
+        pitch_min: int,
+        pitch_max: int,
+        harmonics: int = 24,
+        decay: float = 0.8,
+        compress: float = 0.5,
+        between: float = 1.0,
+        span: tuple[float, float] = (0.03, 0.6),
+        width: float = 30.0,
+        sharpness: float = 4.0,
+    ) -> None:
+        super().__init__()
+        from instrument.spectral import SpectralTransform
+
+        self.transform = SpectralTransform(spectral)
+        n = spectral.audio_length
+        self.first = int(span[0] * n)
+        self.last = max(self.first + 16, int(span[1] * n))
+        length = self.last - self.first
+        self.compress = float(compress)
+        self.sharpness = float(sharpness)
+        self.register_buffer(
+            "window", torch.hann_window(length, periodic=False), persistent=False
+        )
+        freqs = np.fft.rfftfreq(length, 1.0 / spectral.sample_rate)
+        hz_per_bin = freqs[1]
+        nyquist = spectral.sample_rate / 2.0
+        f0 = midi_to_hz(np.arange(pitch_min, pitch_max + 1))
+        weights = np.zeros((len(freqs), len(f0)), np.float64)
+        ratio = 2.0 ** (width / 1200.0) - 1.0
+        for h in range(1, harmonics + 1):
+            for where, sign in ((h, 1.0), (h - 0.5, -between)):
+                centre = where * f0  # [pitches]
+                ok = centre < nyquist - 2 * hz_per_bin
+                sigma = np.maximum(hz_per_bin, centre * ratio)
+                bump = np.exp(-0.5 * ((freqs[:, None] - centre) / sigma) ** 2)
+                bump[:, ~ok] = 0.0  # at or past Nyquist: counts nothing
+                bump /= np.maximum(bump.sum(0, keepdims=True), 1e-12)  # equal weight
+                weights += sign * decay ** (h - 1) * bump
+        self.register_buffer(
+            "weights", torch.tensor(weights, dtype=torch.float32), persistent=False
+        )
+
+    def scores_waves(self, waves: torch.Tensor) -> torch.Tensor:
+        """Notes ``[B, samples]`` at the model's rate -> scores ``[B, pitches]``."""
+        held = waves[:, self.first : self.last].float() * self.window
+        power = torch.fft.rfft(held, dim=-1).abs().square().clamp_min(1e-12)
+        return power.pow(self.compress / 2.0) @ self.weights
+
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw images ``[B, 2, frames, bins]`` -> scores ``[B, pitches]`` (float32),
+        differentiable through the inverse when the images need gradients."""
+        images = images.float()
+        if not images.requires_grad:  # inverse() takes its fast path
+            images = images.detach()
+        return self.scores_waves(self.transform.inverse(images))

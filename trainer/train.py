@@ -50,7 +50,7 @@ from trainer.distributed import (
     setup,
     teardown,
 )
-from trainer.salience import HarmonicSalience
+from trainer.salience import make_salience
 from trainer.schedule import Schedule, blend_images
 
 __all__ = ["Trainer", "configure", "run", "apply_overrides", "native_bf16"]
@@ -132,8 +132,11 @@ class Trainer:
         broadcast_params(self.G, self.dist)
         broadcast_params(self.D, self.dist)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.salience = HarmonicSalience(
-            self.cfg.spectral, self.cfg.pitch_min, self.cfg.pitch_max
+        self.salience = make_salience(
+            tc.salience_source,
+            self.cfg.spectral,
+            self.cfg.pitch_min,
+            self.cfg.pitch_max,
         ).to(self.device)
         counts = np.bincount(self.labels, minlength=self.cfg.num_pitches)
         self.pitch_weights = torch.as_tensor(counts, dtype=torch.float64)
