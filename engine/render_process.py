@@ -119,26 +119,29 @@ def _serve(
         conn.send_bytes(memoryview(waves).cast("B"))
 
 
+def _signal(pid: int, name: str) -> bool:
+    """Send signal ``name`` (e.g. "SIGSTOP") to ``pid``; False where the platform has
+    no such signal or the process is gone."""
+    number = getattr(signal, name, None)
+    if number is None:
+        return False
+    try:
+        os.kill(pid, number)
+    except OSError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _paused(pid: int | None):
     """Stop process ``pid`` for the block (SIGSTOP, then SIGCONT whatever happens);
     nothing where there are no such signals or the process is gone."""
-    stop, cont = getattr(signal, "SIGSTOP", None), getattr(signal, "SIGCONT", None)
-    if pid is None or stop is None or cont is None:
-        yield
-        return
-    try:
-        os.kill(pid, stop)
-    except OSError:  # it ended: nothing to pause
-        yield
-        return
+    stopped = pid is not None and hasattr(signal, "SIGCONT") and _signal(pid, "SIGSTOP")
     try:
         yield
     finally:
-        try:
-            os.kill(pid, cont)
-        except OSError:
-            pass
+        if stopped:
+            _signal(pid, "SIGCONT")
 
 
 class _Child:
@@ -352,12 +355,9 @@ class ProcessInstrument:
             raise
 
     def _resume_main(self) -> None:
-        cont = getattr(signal, "SIGCONT", None)
-        if cont is not None and self._main.proc.is_alive():
-            try:
-                os.kill(self._main.proc.pid, cont)
-            except OSError:
-                pass
+        """Never leave the main child stopped (the preview child died or closed)."""
+        if self._main.proc.is_alive():
+            _signal(self._main.proc.pid, "SIGCONT")
 
     def cancel(self) -> None:
         """Drop the render under way (any thread): it raises ``RenderCancelled``.

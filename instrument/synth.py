@@ -300,9 +300,13 @@ class Synth:
     def _waves(self, images: torch.Tensor) -> np.ndarray:
         """Raw images -> ``[b, note_length] float32`` at the output rate."""
         waves = self.spectral.inverse(images).to("cpu", torch.float32).numpy()
+        return self._resample(self._gained(waves))
+
+    def _gained(self, waves: np.ndarray) -> np.ndarray:
+        """Model-rate waves times the bundle's output gain (in place)."""
         if self.output_gain != 1.0:
             waves *= np.float32(self.output_gain)
-        return self._resample(waves)
+        return waves
 
     def _resample(self, waves: np.ndarray) -> np.ndarray:
         import soxr
@@ -408,9 +412,7 @@ class Synth:
         """Output samples ``[start, stop)`` of the image frames ``part`` (from frame
         ``lo``): only those frames go through the inverse and the resampler."""
         waves, first = self.spectral.inverse_window(part, lo)  # model samples first..
-        wave = waves[0].to("cpu", torch.float32).numpy()
-        if self.output_gain != 1.0:
-            wave *= np.float32(self.output_gain)
+        wave = self._gained(waves[0].to("cpu", torch.float32).numpy())
         # the note is samples [0, model_length): the padding and past the end go
         wave = wave[max(0, -first) : self.model_length - first]
         first = max(0, first)

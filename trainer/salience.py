@@ -24,6 +24,8 @@ scores no better) and multiplied by ``sharpness``, against the asked pitch.
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -38,13 +40,14 @@ __all__ = ["AudioSalience", "HarmonicSalience", "make_salience", "SALIENCE_SOURC
 SALIENCE_SOURCES = ("mel", "audio")
 
 
-class _Salience(nn.Module):
+class _Salience(nn.Module, abc.ABC):
     """Logits, loss and accuracy from ``scores`` (standardised per note)."""
 
     sharpness: float
 
+    @abc.abstractmethod
     def scores(self, images: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """Raw images ``[B, 2, frames, bins]`` -> scores ``[B, pitches]`` (float32)."""
 
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         s = self.scores(images)
