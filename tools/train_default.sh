@@ -40,7 +40,8 @@ fi
 resume=()
 [[ -f "$RUN/latest.pt" ]] && resume=(--resume)
 # salience_source=audio: the pitch loss hears the notes' sound (from 410k images on; the
-# run began with the mel salience, which the generator had satisfied without the pitch)
+# run began with the mel salience, which the generator had satisfied without the pitch);
+# harmonic_weight: the share of power on the harmonics (from 450k images on)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
   --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 \
-  --set salience_source=audio "${resume[@]}"
+  --set salience_source=audio --set harmonic_weight=2.0 "${resume[@]}"

@@ -62,6 +62,10 @@ class TrainConfig:
     salience_weight: float = 0.0
     salience_from_progress: float = 3.0
     salience_source: str = "mel"
+    # G's loss on the share of its notes' held power off their pitch's harmonics
+    # (trainer.salience.harmonic_mask): relu(harmonic_target - share), audio source only
+    harmonic_weight: float = 0.0
+    harmonic_target: float = 0.9
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -111,6 +115,19 @@ class TrainConfig:
         _choice("schedule", self.schedule, _SCHEDULES)
         _choice("fake_pitch_sampling", self.fake_pitch_sampling, _PITCH_SAMPLING)
         _choice("salience_source", self.salience_source, ("mel", "audio"))
+        if self.harmonic_weight < 0:
+            raise ValueError(
+                f"harmonic_weight must be >= 0, got {self.harmonic_weight}"
+            )
+        if self.harmonic_weight > 0 and self.salience_source != "audio":
+            raise ValueError(
+                "harmonic_weight needs salience_source 'audio' (the notes' sound), "
+                f"got {self.salience_source!r}"
+            )
+        if not 0.0 < self.harmonic_target <= 1.0:
+            raise ValueError(
+                f"harmonic_target must be in (0, 1], got {self.harmonic_target}"
+            )
         _choice("precision", self.precision, _PRECISIONS)
         for op in self.augment:
             _choice("augment", op, AUGMENTS)
@@ -199,6 +216,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         # a pitch estimate G cannot fool (docs/MODEL.md, session 4)
         "salience_weight": 1.0,
         "salience_source": "audio",
+        # and most of their held power on its harmonics (docs/MODEL.md, session 6)
+        "harmonic_weight": 2.0,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

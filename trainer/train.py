@@ -50,7 +50,7 @@ from trainer.distributed import (
     setup,
     teardown,
 )
-from trainer.salience import make_salience
+from trainer.salience import AudioSalience, make_salience
 from trainer.schedule import Schedule, blend_images
 
 __all__ = ["Trainer", "configure", "run", "apply_overrides", "native_bf16"]
@@ -304,8 +304,16 @@ class Trainer:
                 fake_cls, y_fake, ~aug_fake.to(y_fake.device)
             )
         loss_g = adv_g + self.ac_weight_g() * ac_g
-        if tc.salience_weight > 0 and p >= tc.salience_from_progress:
-            # a fixed pitch estimator G cannot fool
+        if p >= tc.salience_from_progress and tc.harmonic_weight > 0:
+            # a fixed pitch estimator G cannot fool, and its power on the harmonics
+            sal_g, harm_g, fraction = self.salience.losses(
+                fake.float(), y_fake, tc.harmonic_target
+            )
+            loss_g = loss_g + tc.salience_weight * sal_g + tc.harmonic_weight * harm_g
+            out["salience_g"] = float(sal_g.detach())
+            out["harmonic_g"] = float(harm_g.detach())
+            out["harmonic_fraction_g"] = float(fraction.mean())
+        elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g
             out["salience_g"] = float(sal_g.detach())
@@ -571,6 +579,10 @@ class Trainer:
                 _, cls = self.D(fake, self.progress, labels=labels)
                 out[f"d_pitch_acc_{name}"] = losses.accuracy(cls, labels)
                 out[f"salience_acc_{name}"] = self.salience.accuracy(fake, labels)
+                if isinstance(self.salience, AudioSalience):
+                    waves = self.salience.transform.inverse(fake)
+                    share = self.salience.harmonic_fraction_waves(waves, labels)
+                    out[f"harmonic_fraction_{name}"] = float(share.mean())
         return out
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:

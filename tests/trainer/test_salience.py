@@ -11,7 +11,12 @@ import torch
 from instrument.config import get_config
 from instrument.spectral import waves_to_images
 from trainer.config import TrainConfig
-from trainer.salience import AudioSalience, HarmonicSalience, make_salience
+from trainer.salience import (
+    AudioSalience,
+    HarmonicSalience,
+    harmonic_mask,
+    make_salience,
+)
 
 CFG = get_config("quarter_2s")
 
@@ -127,3 +132,54 @@ def test_the_source_is_a_train_setting():
         make_salience("crepe", CFG.spectral, 24, 84)
     with pytest.raises(ValueError, match="salience_source"):
         TrainConfig("t", "quarter_2s", salience_source="crepe")
+
+
+def test_the_harmonic_mask_marks_harmonics_and_not_between():
+    freqs = np.fft.rfftfreq(16000, 1 / 16000)  # 1 Hz bins
+    mask = harmonic_mask(freqs, np.array([100.0, 1000.0]), 30.0, 0.2)
+    assert mask.shape == (len(freqs), 2) and mask.min() >= 0 and mask.max() <= 1
+    for h in (1, 2, 10, 70):
+        assert mask[100 * h, 0] == pytest.approx(1.0)
+        assert mask[100 * h + 50, 0] < 0.1  # half-way: the cap keeps it narrow
+    assert mask[1500, 1] < 1e-3 and mask[3000, 1] == pytest.approx(1.0)
+    assert mask[1003, 1] > 0.5  # 5 cents sharp still counts
+
+
+def test_the_harmonic_fraction_tells_notes_from_noise(audio_salience):
+    pitches = np.array([30, 45, 60, 80])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    tones = _tones(pitches)
+    share = audio_salience.harmonic_fraction_waves(tones, labels)
+    assert (share > 0.97).all()
+    # a semitone away from the asked pitch, almost nothing lies on its harmonics
+    assert (audio_salience.harmonic_fraction_waves(tones, labels + 1) < 0.4).all()
+    noise = torch.randn(
+        4, CFG.spectral.audio_length, generator=torch.Generator().manual_seed(0)
+    )
+    assert (audio_salience.harmonic_fraction_waves(0.1 * noise, labels) < 0.6).all()
+
+
+def test_the_harmonic_loss_stops_at_its_target_and_reaches_both_channels(
+    audio_salience,
+):
+    pitches = np.array([40, 62])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    images = waves_to_images(_tones(pitches), CFG.spectral)
+    ce, short, share = audio_salience.losses(images, labels, 0.9)
+    assert short.item() == 0.0 and (share > 0.9).all()  # real-like: no push
+    torch.testing.assert_close(ce, audio_salience.loss(images, labels))
+    noisy = images.clone()
+    noisy[:, 1] += torch.randn_like(noisy[:, 1])  # partials smeared by the IF
+    x = noisy.requires_grad_(True)
+    _, short, share = audio_salience.losses(x, labels, 0.9)
+    assert short.item() > 0.1
+    short.backward()
+    assert torch.isfinite(x.grad).all()
+    assert x.grad[:, 0].abs().sum() > 0 and x.grad[:, 1].abs().sum() > 0
+
+
+def test_the_harmonic_weight_needs_the_audio_source():
+    with pytest.raises(ValueError, match="harmonic_weight needs"):
+        TrainConfig("t", "quarter_2s", harmonic_weight=1.0, salience_source="mel")
+    with pytest.raises(ValueError, match="harmonic_target"):
+        TrainConfig("t", "quarter_2s", harmonic_target=1.5)

@@ -413,6 +413,8 @@ def test_classifier_check_scores_both_generators(features_for):
             "d_pitch_acc_ema",
             "salience_acc_g",
             "salience_acc_ema",
+            "harmonic_fraction_g",
+            "harmonic_fraction_ema",
         }
         assert all(0.0 <= v <= 1.0 for v in got.values())
         assert t.G.training  # the check leaves the generator as it was
@@ -434,5 +436,14 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     )
     out = trainer.step()
     assert 0.0 < out["salience_g"] < 20.0 and np.isfinite(out["loss_g"])
+    assert 0.0 <= out["harmonic_g"] <= tc.harmonic_target
+    assert 0.0 < out["harmonic_fraction_g"] < 1.0
     check = trainer.classifier_check(per_pitch=1)
     assert 0.0 <= check["salience_acc_ema"] <= 1.0
+    no_share = Trainer(
+        tc.replace(salience_from_progress=0.0, harmonic_weight=0.0),
+        feats.images,
+        feats.pitches,
+        seed=3,
+    ).step()
+    assert "harmonic_g" not in no_share and "salience_g" in no_share
