@@ -16,6 +16,7 @@ from instrument.config import get_config
 from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.config import TRAIN_PRESETS, get_train_config
 from trainer.distributed import Dist
+from trainer.export import LEVEL_LATENTS
 from trainer.train import Trainer, apply_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -266,7 +267,7 @@ def test_cli_train_resume_export_and_play(dataset_dir, tmp_path):
     # the export measured the level: the gain is what brings the median peak to 0.5
     # (or the loudest note to 0.9), and the synth plays at it
     level = info["output_level"]
-    assert level["notes"] == 2 * 61
+    assert level["notes"] == LEVEL_LATENTS * 61
     assert info["output_gain"] == pytest.approx(
         min(0.5 / level["median_peak"], 0.9 / level["max_peak"]), rel=1e-4
     )
