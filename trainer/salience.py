@@ -271,6 +271,12 @@ class AudioSalience(_Salience):
         its pitch (``labels``: MIDI pitch - pitch_min); see ``harmonic_mask``."""
         return self._fraction_of(self._power(waves), labels)
 
+    def harmonic_fraction(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """``harmonic_fraction_waves`` of raw images ``[B, 2, frames, bins]``."""
+        return self._fraction_of(self._power(self._waves(images)), labels)
+
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, target: float
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -306,9 +312,9 @@ def harmonic_mask(
 
     Why: a harmonic sum only asks the asked pitch to beat the others, and at 440k
     images the generator's notes kept 48 % of their held power on their harmonics
-    against the training notes' 96 % (median, 30 cents, cap 0.2; 0.93 in the lowest
-    octave): the rest, noise and partials off the series, is what torchcrepe heard
-    as the wrong note (docs/MODEL.md, session 6)."""
+    against the training notes' 99.2 % (median; 10th percentile 94.3 %): the rest,
+    noise and partials off the series, is what torchcrepe heard as the wrong note
+    (docs/MODEL.md, session 6)."""
     ratio = 2.0 ** (width_cents / 1200.0) - 1.0
     hz_per_bin = freqs[1]
     nyquist = freqs[-1]
@@ -316,7 +322,7 @@ def harmonic_mask(
     for j, f in enumerate(f0):
         centres = f * np.arange(1, int(nyquist // f) + 2)
         sigma = np.maximum(np.minimum(centres * ratio, cap * f), hz_per_bin)
-        # the nearest harmonic decides (bumps of neighbours overlap below 1e-3)
+        # the nearest harmonic decides (half-way between two, a bump is under 0.1)
         h = np.clip(np.rint(freqs / f), 1, len(centres)).astype(int) - 1
         off = np.maximum(np.abs(freqs - centres[h]) - lobe * hz_per_bin, 0.0)
         mask[:, j] = np.exp(-0.5 * (off / sigma[h]) ** 2)

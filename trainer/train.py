@@ -580,8 +580,7 @@ class Trainer:
                 out[f"d_pitch_acc_{name}"] = losses.accuracy(cls, labels)
                 out[f"salience_acc_{name}"] = self.salience.accuracy(fake, labels)
                 if isinstance(self.salience, AudioSalience):
-                    waves = self.salience.transform.inverse(fake)
-                    share = self.salience.harmonic_fraction_waves(waves, labels)
+                    share = self.salience.harmonic_fraction(fake, labels)
                     out[f"harmonic_fraction_{name}"] = float(share.mean())
         return out
 
