@@ -41,7 +41,11 @@ resume=()
 [[ -f "$RUN/latest.pt" ]] && resume=(--resume)
 # salience_source=audio: the pitch loss hears the notes' sound (from 410k images on; the
 # run began with the mel salience, which the generator had satisfied without the pitch);
-# harmonic_weight: the share of power on the harmonics (from 450k images on)
+# harmonic_weight: the share of power on the harmonics (from 450k images on);
+# fundamental_weight: the first harmonic's part of it, at least the real notes' 40th
+# percentile near the same pitch (from 530k images on: the generator's notes had
+# their power on harmonics 2-4 and torchcrepe heard them an octave or two up)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
   --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 \
-  --set salience_source=audio --set harmonic_weight=2.0 "${resume[@]}"
+  --set salience_source=audio --set harmonic_weight=2.0 \
+  --set fundamental_weight=4.0 --set fundamental_quantile=0.4 "${resume[@]}"

@@ -66,6 +66,11 @@ class TrainConfig:
     # (trainer.salience.harmonic_mask): relu(harmonic_target - share), audio source only
     harmonic_weight: float = 0.0
     harmonic_target: float = 0.9
+    # G's loss on the share of that power on the fundamental, below the
+    # fundamental_quantile of the real notes' share near the same pitch
+    # (trainer.salience.fundamental_mask): audio source only
+    fundamental_weight: float = 0.0
+    fundamental_quantile: float = 0.25
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -115,14 +120,18 @@ class TrainConfig:
         _choice("schedule", self.schedule, _SCHEDULES)
         _choice("fake_pitch_sampling", self.fake_pitch_sampling, _PITCH_SAMPLING)
         _choice("salience_source", self.salience_source, ("mel", "audio"))
-        if self.harmonic_weight < 0:
+        for key in ("harmonic_weight", "fundamental_weight"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+            if getattr(self, key) > 0 and self.salience_source != "audio":
+                raise ValueError(
+                    f"{key} needs salience_source 'audio' (the notes' sound), "
+                    f"got {self.salience_source!r}"
+                )
+        if not 0.0 < self.fundamental_quantile < 1.0:
             raise ValueError(
-                f"harmonic_weight must be >= 0, got {self.harmonic_weight}"
-            )
-        if self.harmonic_weight > 0 and self.salience_source != "audio":
-            raise ValueError(
-                "harmonic_weight needs salience_source 'audio' (the notes' sound), "
-                f"got {self.salience_source!r}"
+                "fundamental_quantile must be in (0, 1), "
+                f"got {self.fundamental_quantile}"
             )
         if not 0.0 < self.harmonic_target <= 1.0:
             raise ValueError(

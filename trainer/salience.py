@@ -25,6 +25,7 @@ scores no better) and multiplied by ``sharpness``, against the asked pitch.
 from __future__ import annotations
 
 import abc
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -38,6 +39,9 @@ from trainer.pitch import midi_to_hz
 __all__ = [
     "AudioSalience",
     "HarmonicSalience",
+    "PitchTerms",
+    "fundamental_mask",
+    "pooled_quantiles",
     "harmonic_mask",
     "make_salience",
     "SALIENCE_SOURCES",
@@ -236,6 +240,30 @@ class AudioSalience(_Salience):
             ),
             persistent=False,
         )
+        self.register_buffer(
+            "fundamental_mask",
+            torch.tensor(
+                fundamental_mask(freqs, f0, HARMONIC_WIDTH_CENTS, HARMONIC_CAP).T,
+                dtype=torch.float32,
+            ),
+            persistent=False,
+        )
+        # per pitch: the least fundamental share G is asked for (0: no push) until
+        # set_fundamental_targets gives the real notes' own
+        self.register_buffer(
+            "fundamental_target", torch.zeros(len(f0)), persistent=False
+        )
+
+    def set_fundamental_targets(self, targets: torch.Tensor | np.ndarray) -> None:
+        """Per pitch ``[pitches]`` in 0..1: the fundamental share below which G's
+        notes of that pitch are pushed (``losses``)."""
+        t = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
+        if t.shape != self.fundamental_target.shape or not ((t >= 0) & (t <= 1)).all():
+            raise ValueError(
+                f"fundamental targets must be {self.fundamental_target.numel()} "
+                f"values in 0..1, got shape {list(t.shape)}"
+            )
+        self.fundamental_target.copy_(t.to(self.fundamental_target.device))
 
     def _power(self, waves: torch.Tensor) -> torch.Tensor:
         """Power spectrum ``[B, bins]`` of the notes' held part."""
@@ -248,6 +276,13 @@ class AudioSalience(_Salience):
     def _fraction_of(self, power: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         mask = self.harmonic_mask[labels.long().to(power.device)]
         return (power * mask).sum(1) / power.sum(1)
+
+    def _fundamental_of(
+        self, power: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        index = labels.long().to(power.device)
+        on_harmonics = (power * self.harmonic_mask[index]).sum(1)
+        return (power * self.fundamental_mask[index]).sum(1) / on_harmonics
 
     def _waves(self, images: torch.Tensor) -> torch.Tensor:
         images = images.float()
@@ -277,17 +312,52 @@ class AudioSalience(_Salience):
         """``harmonic_fraction_waves`` of raw images ``[B, 2, frames, bins]``."""
         return self._fraction_of(self._power(self._waves(images)), labels)
 
+    def fundamental_share(
+        self, images: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """Per note ``[B]``: the share of the power on its pitch's harmonics that
+        lies on the first (``fundamental_mask`` over ``harmonic_mask``)."""
+        return self._fundamental_of(self._power(self._waves(images)), labels)
+
+    def fundamental_share_waves(
+        self, waves: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """``fundamental_share`` of notes ``[B, samples]`` at the model's rate."""
+        return self._fundamental_of(self._power(waves), labels)
+
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, target: float
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One inverse and one FFT for both of G's pitch terms: the cross-entropy of
-        the scores, the mean shortfall of the harmonic fraction below ``target``
-        (``relu(target - fraction)``: no push past what real notes reach), and the
-        fractions themselves (detached, for the logs)."""
+    ) -> PitchTerms:
+        """One inverse and one FFT for all of G's pitch terms (``PitchTerms``)."""
         power = self._power(self._waves(images))
-        ce = F.cross_entropy(self._logits(self._scores_of(power)), labels.long())
+        labels = labels.long().to(power.device)
+        ce = F.cross_entropy(self._logits(self._scores_of(power)), labels)
         fraction = self._fraction_of(power, labels)
-        return ce, F.relu(target - fraction).mean(), fraction.detach()
+        share = self._fundamental_of(power, labels)
+        return PitchTerms(
+            ce=ce,
+            harmonic=F.relu(target - fraction).mean(),
+            fundamental=F.relu(self.fundamental_target[labels] - share).mean(),
+            fraction=fraction.detach(),
+            fundamental_share=share.detach(),
+        )
+
+
+class PitchTerms(NamedTuple):
+    """G's pitch terms from ``AudioSalience.losses``.
+
+    ``ce``: the cross-entropy of the harmonic-sum scores against the asked pitch;
+    ``harmonic``: the mean shortfall of the harmonic fraction below its target
+    (``relu(target - fraction)``: no push past what real notes reach);
+    ``fundamental``: the mean shortfall of the fundamental share below the real
+    notes' own at that pitch (``set_fundamental_targets``); ``fraction`` and
+    ``fundamental_share`` per note, detached, for the logs."""
+
+    ce: torch.Tensor
+    harmonic: torch.Tensor
+    fundamental: torch.Tensor
+    fraction: torch.Tensor
+    fundamental_share: torch.Tensor
 
 
 # the harmonic fraction's tolerance: a partial counts within a Gaussian of this many
@@ -327,3 +397,34 @@ def harmonic_mask(
         off = np.maximum(np.abs(freqs - centres[h]) - lobe * hz_per_bin, 0.0)
         mask[:, j] = np.exp(-0.5 * (off / sigma[h]) ** 2)
     return mask
+
+
+def fundamental_mask(
+    freqs: np.ndarray, f0: np.ndarray, width_cents: float, cap: float
+) -> np.ndarray:
+    """``[bins, pitches]``: ``harmonic_mask`` kept below 1.5 times each fundamental,
+    the first harmonic's part of it.
+
+    Why: power on the harmonics does not say which of them carry it. At 530k images
+    the generator's notes below MIDI 60 and above 71 kept a median 0-1 % of their
+    held power on the fundamental (the training notes: 10 % below MIDI 48, 34-78 %
+    above), with the rest on harmonics 2-4: every one of them on the series, and
+    heard by torchcrepe an octave or two up (docs/MODEL.md, session 7)."""
+    mask = harmonic_mask(freqs, f0, width_cents, cap)
+    mask[freqs[:, None] >= 1.5 * np.asarray(f0)[None, :]] = 0.0
+    return mask
+
+
+def pooled_quantiles(
+    values: np.ndarray, labels: np.ndarray, n: int, quantile: float, pool: int
+) -> np.ndarray:
+    """Per label ``0..n-1``: the ``quantile`` of ``values`` over the notes whose label
+    lies within ``pool`` of it (neighbouring pitches share a register's timbres, and
+    a pitch alone has few notes); 0 where none are."""
+    values, labels = np.asarray(values, np.float64), np.asarray(labels)
+    out = np.zeros(n)
+    for j in range(n):
+        near = values[np.abs(labels - j) <= pool]
+        if len(near):
+            out[j] = np.quantile(near, quantile)
+    return out

@@ -50,7 +50,7 @@ from trainer.distributed import (
     setup,
     teardown,
 )
-from trainer.salience import AudioSalience, make_salience
+from trainer.salience import AudioSalience, make_salience, pooled_quantiles
 from trainer.schedule import Schedule, blend_images
 
 __all__ = ["Trainer", "configure", "run", "apply_overrides", "native_bf16"]
@@ -138,6 +138,8 @@ class Trainer:
             self.cfg.pitch_min,
             self.cfg.pitch_max,
         ).to(self.device)
+        if tc.fundamental_weight > 0:
+            self._set_fundamental_targets()
         counts = np.bincount(self.labels, minlength=self.cfg.num_pitches)
         self.pitch_weights = torch.as_tensor(counts, dtype=torch.float64)
         self.rng = torch.Generator().manual_seed(self.seed * 1_000_003 + self.dist.rank)
@@ -155,6 +157,37 @@ class Trainer:
         self._make_optimizers()
 
     # ----------------------------------------------------------------- setup
+    def _set_fundamental_targets(self, per_pitch: int = 16, pool: int = 3) -> None:
+        """The real notes' fundamental share near each pitch (``fundamental_quantile``
+        of up to ``per_pitch`` notes a pitch, pooled over +-``pool`` semitones): the
+        least G's notes of that pitch are pushed to (trainer.salience)."""
+        rng = np.random.default_rng(0)  # the same notes on every rank and resume
+        picked = np.concatenate(
+            [
+                rng.permutation(np.flatnonzero(self.labels == j))[:per_pitch]
+                for j in range(self.cfg.num_pitches)
+            ]
+        )
+        shares = []
+        with torch.no_grad():
+            for chunk in np.array_split(picked, max(1, len(picked) // 32)):
+                images = torch.as_tensor(self.images[chunk]).float().to(self.device)
+                labels = torch.as_tensor(self.labels[chunk]).to(self.device)
+                shares.append(self.salience.fundamental_share(images, labels).cpu())
+        targets = pooled_quantiles(
+            torch.cat(shares).numpy(),
+            self.labels[picked],
+            self.cfg.num_pitches,
+            self.tc.fundamental_quantile,
+            pool,
+        )
+        self.salience.set_fundamental_targets(targets)
+        self.log(
+            f"fundamental share targets ({self.tc.fundamental_quantile:.0%} of "
+            f"{len(picked)} real notes): lowest pitch {targets[0]:.2f}, "
+            f"middle {targets[len(targets) // 2]:.2f}, highest {targets[-1]:.2f}"
+        )
+
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
         t, f = self.cfg.final_shape
         if images.ndim != 4 or tuple(images.shape[1:]) != (2, t, f):
@@ -304,15 +337,23 @@ class Trainer:
                 fake_cls, y_fake, ~aug_fake.to(y_fake.device)
             )
         loss_g = adv_g + self.ac_weight_g() * ac_g
-        if p >= tc.salience_from_progress and tc.harmonic_weight > 0:
-            # a fixed pitch estimator G cannot fool, and its power on the harmonics
-            sal_g, harm_g, fraction = self.salience.losses(
-                fake.float(), y_fake, tc.harmonic_target
+        if p >= tc.salience_from_progress and (
+            tc.harmonic_weight > 0 or tc.fundamental_weight > 0
+        ):
+            # a fixed pitch estimator G cannot fool, its power on the harmonics,
+            # and the first harmonic's part of it
+            terms = self.salience.losses(fake.float(), y_fake, tc.harmonic_target)
+            loss_g = (
+                loss_g
+                + tc.salience_weight * terms.ce
+                + tc.harmonic_weight * terms.harmonic
+                + tc.fundamental_weight * terms.fundamental
             )
-            loss_g = loss_g + tc.salience_weight * sal_g + tc.harmonic_weight * harm_g
-            out["salience_g"] = float(sal_g.detach())
-            out["harmonic_g"] = float(harm_g.detach())
-            out["harmonic_fraction_g"] = float(fraction.mean())
+            out["salience_g"] = float(terms.ce.detach())
+            out["harmonic_g"] = float(terms.harmonic.detach())
+            out["harmonic_fraction_g"] = float(terms.fraction.mean())
+            out["fundamental_g"] = float(terms.fundamental.detach())
+            out["fundamental_share_g"] = float(terms.fundamental_share.mean())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g
@@ -582,6 +623,8 @@ class Trainer:
                 if isinstance(self.salience, AudioSalience):
                     share = self.salience.harmonic_fraction(fake, labels)
                     out[f"harmonic_fraction_{name}"] = float(share.mean())
+                    first = self.salience.fundamental_share(fake, labels)
+                    out[f"fundamental_share_{name}"] = float(first.mean())
         return out
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:

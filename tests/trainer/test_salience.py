@@ -14,15 +14,18 @@ from trainer.config import TrainConfig
 from trainer.salience import (
     AudioSalience,
     HarmonicSalience,
+    fundamental_mask,
     harmonic_mask,
     make_salience,
+    pooled_quantiles,
 )
 
 CFG = get_config("quarter_2s")
 
 
-def _tones(pitches, brightness=1.0):
-    """Harmonic notes (amplitude 1/h**brightness up to 7 kHz) with a decay."""
+def _tones(pitches, brightness=1.0, first=1):
+    """Harmonic notes (amplitude 1/h**brightness from harmonic ``first`` up to
+    7 kHz) with a decay."""
     sp = CFG.spectral
     t = np.arange(sp.audio_length) / sp.sample_rate
     waves = []
@@ -30,7 +33,7 @@ def _tones(pitches, brightness=1.0):
         f0 = 440.0 * 2 ** ((p - 69) / 12)
         w = sum(
             np.sin(2 * np.pi * h * f0 * t + h) / h**brightness
-            for h in range(1, int(7000 // f0) + 1)
+            for h in range(first, int(7000 // f0) + 1)
         )
         waves.append(0.3 * w / np.abs(w).max() * np.exp(-t))
     return torch.tensor(np.stack(waves), dtype=torch.float32)
@@ -165,15 +168,16 @@ def test_the_harmonic_loss_stops_at_its_target_and_reaches_both_channels(
     pitches = np.array([40, 62])
     labels = torch.tensor(pitches - CFG.pitch_min)
     images = waves_to_images(_tones(pitches), CFG.spectral)
-    ce, short, share = audio_salience.losses(images, labels, 0.9)
-    assert short.item() == 0.0 and (share > 0.9).all()  # real-like: no push
-    torch.testing.assert_close(ce, audio_salience.loss(images, labels))
+    terms = audio_salience.losses(images, labels, 0.9)
+    assert terms.harmonic.item() == 0.0 and (terms.fraction > 0.9).all()  # real-like
+    torch.testing.assert_close(terms.ce, audio_salience.loss(images, labels))
     noisy = images.clone()
     noisy[:, 1] += torch.randn_like(noisy[:, 1])  # partials smeared by the IF
     x = noisy.requires_grad_(True)
-    _, short, share = audio_salience.losses(x, labels, 0.9)
-    assert short.item() > 0.1
-    short.backward()
+    terms = audio_salience.losses(x, labels, 0.9)
+    assert terms.harmonic.item() > 0.1
+    assert terms.fundamental.item() == 0.0  # no targets set: no push
+    terms.harmonic.backward()
     assert torch.isfinite(x.grad).all()
     assert x.grad[:, 0].abs().sum() > 0 and x.grad[:, 1].abs().sum() > 0
 
@@ -183,3 +187,50 @@ def test_the_harmonic_weight_needs_the_audio_source():
         TrainConfig("t", "quarter_2s", harmonic_weight=1.0, salience_source="mel")
     with pytest.raises(ValueError, match="harmonic_target"):
         TrainConfig("t", "quarter_2s", harmonic_target=1.5)
+
+
+def test_the_fundamental_mask_keeps_only_the_first_harmonic():
+    freqs = np.arange(0, 8001, 1.0)
+    f0 = np.array([100.0, 1000.0])
+    mask = fundamental_mask(freqs, f0, 30.0, 0.2)
+    whole = harmonic_mask(freqs, f0, 30.0, 0.2)
+    assert mask[100, 0] == pytest.approx(1.0) and mask[1000, 1] == pytest.approx(1.0)
+    assert mask[200, 0] == 0.0 and mask[2000, 1] == 0.0  # the octave is not it
+    assert (mask <= whole).all()
+
+
+def test_the_fundamental_share_hears_a_missing_fundamental():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    pitches = np.array([36, 48, 60, 76])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    full = sal.fundamental_share_waves(_tones(pitches), labels)
+    # 1/h amplitudes: the first harmonic holds 1 / sum(1/h**2) ~ 0.6 of the power
+    assert ((full > 0.5) & (full < 0.75)).all()
+    missing = sal.fundamental_share_waves(_tones(pitches, first=2), labels)
+    assert (missing < 0.01).all()  # on the series, but the octave's note
+    # the same through the representation and with gradients: pushed up to a target
+    images = waves_to_images(_tones(pitches, first=2), CFG.spectral)
+    sal.set_fundamental_targets(np.full(CFG.num_pitches, 0.3))
+    x = images.requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.fundamental.item() > 0.25 and terms.harmonic.item() < 0.05
+    terms.fundamental.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+    with pytest.raises(ValueError, match="fundamental targets"):
+        sal.set_fundamental_targets(np.full(CFG.num_pitches - 1, 0.3))
+    with pytest.raises(ValueError, match="fundamental targets"):
+        sal.set_fundamental_targets(np.full(CFG.num_pitches, 1.5))
+
+
+def test_pooled_quantiles_share_a_register():
+    values = np.array([0.0, 1.0, 0.5, 0.9])
+    labels = np.array([0, 1, 5, 5])
+    got = pooled_quantiles(values, labels, 8, 0.5, 1)
+    np.testing.assert_allclose(got, [0.5, 0.5, 1.0, 0.0, 0.7, 0.7, 0.7, 0.0])
+
+
+def test_the_fundamental_weight_needs_the_audio_source():
+    with pytest.raises(ValueError, match="fundamental_weight needs"):
+        TrainConfig("t", "quarter_2s", fundamental_weight=1.0, salience_source="mel")
+    with pytest.raises(ValueError, match="fundamental_quantile"):
+        TrainConfig("t", "quarter_2s", fundamental_quantile=1.0)

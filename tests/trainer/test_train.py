@@ -416,6 +416,8 @@ def test_classifier_check_scores_both_generators(features_for):
             "salience_acc_ema",
             "harmonic_fraction_g",
             "harmonic_fraction_ema",
+            "fundamental_share_g",
+            "fundamental_share_ema",
         }
         assert all(0.0 <= v <= 1.0 for v in got.values())
         assert t.G.training  # the check leaves the generator as it was
@@ -448,3 +450,17 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
         seed=3,
     ).step()
     assert "harmonic_g" not in no_share and "salience_g" in no_share
+    logged = []
+    first = Trainer(
+        tc.replace(salience_from_progress=0.0, fundamental_weight=4.0),
+        feats.images,
+        feats.pitches,
+        seed=3,
+        log=logged.append,
+    )
+    targets = first.salience.fundamental_target
+    assert (targets >= 0).all() and (targets <= 1).all() and targets.max() > 0
+    assert any("fundamental share targets" in line for line in logged)
+    out = first.step()
+    assert 0.0 <= out["fundamental_g"] <= float(targets.max())
+    assert 0.0 <= out["fundamental_share_g"] <= 1.0
