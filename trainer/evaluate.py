@@ -192,6 +192,17 @@ def format_report(r: dict[str, Any]) -> list[str]:
         f"pitch accuracy (+-50 cents): strict {_pct(r['pitch_accuracy'])}, "
         f"pitch class {_pct(r['pitch_class_accuracy'])}, voiced {_pct(r['voiced'])}, "
         f"median error {r['median_abs_cents']:.0f} cents",
+        *(
+            [
+                "by octave (strict / pitch class): "
+                + ", ".join(
+                    f"{name} {100 * o['strict']:.0f}/{100 * o['pitch_class']:.0f} %"
+                    for name, o in r["by_octave"].items()
+                )
+            ]
+            if r.get("by_octave")
+            else []
+        ),
         f"real training notes ({r['real_notes']}): strict "
         f"{_pct(r['real_pitch_accuracy'])}, pitch class "
         f"{_pct(r['real_pitch_class_accuracy'])}; generated - real strict = "

@@ -40,6 +40,7 @@ __all__ = [
     "GEN_SILENT_PEAK",
     "GEN_CLIP_PEAK",
     "pitch_accuracy",
+    "accuracy_by_octave",
     "note_entropies",
     "pitch_entropy",
     "pooled",
@@ -100,6 +101,29 @@ def pitch_accuracy(
         if voiced.any()
         else math.nan,
     }
+
+
+def accuracy_by_octave(
+    estimated: np.ndarray, target: np.ndarray, tolerance_cents: float = 50.0
+) -> dict[str, dict[str, float]]:
+    """``pitch_accuracy`` per octave of the target (C to B, named by its C, e.g.
+    "C2" for MIDI 36-47), plus ``octave_off``: the share of the octave's notes heard a
+    whole number of octaves away (pitch class right, octave wrong).
+
+    Why: one figure over 61 pitches hides where a model fails; a generator that
+    sounds a harmonic instead of the note fails in some registers only."""
+    est = np.asarray(estimated, np.float64)
+    tgt = np.asarray(target, np.int64)
+    out: dict[str, dict[str, float]] = {}
+    for c in np.unique(tgt // 12):
+        here = tgt // 12 == c
+        acc = pitch_accuracy(est[here], tgt[here], tolerance_cents)
+        out[f"C{c - 1}"] = {
+            "notes": int(here.sum()),
+            **acc,
+            "octave_off": acc["pitch_class"] - acc["strict"],
+        }
+    return out
 
 
 def note_entropies(frame_midi: np.ndarray) -> np.ndarray:
@@ -458,6 +482,7 @@ def evaluate_generator(
     est, _ = pitch_of_track(track, hold, spectral.duration_s)
     held = track.held(hold, spectral.duration_s)
     acc = pitch_accuracy(est, p)
+    by_octave = accuracy_by_octave(est, p)
     fake = log_spectrogram_features(images_of(clean, spectral))
     real = real_features(features)
     k_used = min(k, len(real))
@@ -472,6 +497,7 @@ def evaluate_generator(
         "pitch_class_accuracy": acc["pitch_class"],
         "voiced": acc["voiced"],
         "median_abs_cents": acc["median_abs_cents"],
+        "by_octave": by_octave,
         "pitch_entropy": pitch_entropy(track.midi[:, held]),
         "ndb": nd["ndb"],
         "ndb_k": nd["k"],

@@ -64,10 +64,12 @@ def test_eval_command_reports_and_prints_json(tiny_set, random_bundle, capsys):
     assert result["pad_ratio"] == pytest.approx(
         result["pad_between"] / result["pad_within"]
     )
-    phrases = ("pitch accuracy", "real training notes", "round trip", "NDB")
-    for phrase in (*phrases, "more random latents", "pad contrast"):
+    phrases = ("pitch accuracy", "by octave", "real training notes", "round trip")
+    for phrase in (*phrases, "NDB", "more random latents", "pad contrast"):
         assert phrase in text
     assert result["notes"] == 4 and result["notes_per_pitch"] == 2
+    assert set(result["by_octave"]) == {"C3", "C4"}  # MIDI 48 and 60
+    assert result["by_octave"]["C3"]["notes"] == 2
     assert result["config"] == "quarter_2s" and result["info"] == {"name": "random"}
     assert result["ndb_k"] == 4 and 0 <= result["ndb"] <= 4
     assert result["real_notes"] == 8  # 2 of each of the 4 training pitches

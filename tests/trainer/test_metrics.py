@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from trainer.metrics import (
+    accuracy_by_octave,
     audio_health,
     kmeans,
     log_spectrogram_features,
@@ -31,6 +32,20 @@ def test_pitch_accuracy_strict_and_pitch_class():
     assert pitch_accuracy(np.array([61.0]), np.array([60]), 100.0)["strict"] == 1.0
     with pytest.raises(ValueError, match="alike"):
         pitch_accuracy(np.zeros(3), np.zeros(4))
+
+
+def test_accuracy_by_octave_names_each_register():
+    target = np.array([36, 40, 47, 60, 60, 72])
+    est = np.array([36.1, 52.0, 59.0, 60.0, 61.0, np.nan])
+    got = accuracy_by_octave(est, target)
+    assert list(got) == ["C2", "C4", "C5"]
+    assert got["C2"]["notes"] == 3
+    assert got["C2"]["strict"] == pytest.approx(1 / 3)
+    assert got["C2"]["pitch_class"] == pytest.approx(1.0)
+    assert got["C2"]["octave_off"] == pytest.approx(2 / 3)  # +12 and +12
+    assert got["C4"]["strict"] == pytest.approx(0.5)
+    assert got["C4"]["octave_off"] == 0.0  # a semitone off is no octave error
+    assert got["C5"]["voiced"] == 0.0
 
 
 def test_pitch_entropy():
