@@ -232,22 +232,15 @@ class AudioSalience(_Salience):
             "weights", torch.tensor(weights, dtype=torch.float32), persistent=False
         )
 
-        self.register_buffer(
-            "harmonic_mask",
-            torch.tensor(
-                harmonic_mask(freqs, f0, HARMONIC_WIDTH_CENTS, HARMONIC_CAP).T,
-                dtype=torch.float32,
-            ),
-            persistent=False,
-        )
-        self.register_buffer(
-            "fundamental_mask",
-            torch.tensor(
-                fundamental_mask(freqs, f0, HARMONIC_WIDTH_CENTS, HARMONIC_CAP).T,
-                dtype=torch.float32,
-            ),
-            persistent=False,
-        )
+        # [pitches, bins]: where a pitch's harmonics lie, and its first harmonic's part
+        for name, make in (
+            ("harmonic_mask", harmonic_mask),
+            ("fundamental_mask", fundamental_mask),
+        ):
+            mask = make(freqs, f0, HARMONIC_WIDTH_CENTS, HARMONIC_CAP).T
+            self.register_buffer(
+                name, torch.tensor(mask, dtype=torch.float32), persistent=False
+            )
         # per pitch: the least fundamental share G is asked for (0: no push) until
         # set_fundamental_targets gives the real notes' own
         self.register_buffer(
