@@ -71,6 +71,11 @@ class TrainConfig:
     # (trainer.salience.fundamental_mask): audio source only
     fundamental_weight: float = 0.0
     fundamental_quantile: float = 0.25
+    # G's loss on its notes' spectral envelope (shares of power in bands of multiples
+    # of f0, trainer.salience.ENVELOPE_EDGES) outside the real notes' range near the
+    # same pitch: their envelope_quantile and 1 - envelope_quantile; audio source only
+    envelope_weight: float = 0.0
+    envelope_quantile: float = 0.1
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -120,7 +125,7 @@ class TrainConfig:
         _choice("schedule", self.schedule, _SCHEDULES)
         _choice("fake_pitch_sampling", self.fake_pitch_sampling, _PITCH_SAMPLING)
         _choice("salience_source", self.salience_source, ("mel", "audio"))
-        for key in ("harmonic_weight", "fundamental_weight"):
+        for key in ("harmonic_weight", "fundamental_weight", "envelope_weight"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
             if getattr(self, key) > 0 and self.salience_source != "audio":
@@ -132,6 +137,10 @@ class TrainConfig:
             raise ValueError(
                 "fundamental_quantile must be in (0, 1), "
                 f"got {self.fundamental_quantile}"
+            )
+        if not 0.0 < self.envelope_quantile < 0.5:
+            raise ValueError(
+                f"envelope_quantile must be in (0, 0.5), got {self.envelope_quantile}"
             )
         if not 0.0 < self.harmonic_target <= 1.0:
             raise ValueError(

@@ -25,6 +25,7 @@ scores no better) and multiplied by ``sharpness``, against the asked pitch.
 from __future__ import annotations
 
 import abc
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -39,7 +40,9 @@ from trainer.pitch import midi_to_hz
 __all__ = [
     "AudioSalience",
     "HarmonicSalience",
+    "ENVELOPE_EDGES",
     "PitchTerms",
+    "envelope_edges",
     "fundamental_mask",
     "pooled_quantiles",
     "harmonic_mask",
@@ -246,6 +249,18 @@ class AudioSalience(_Salience):
         self.register_buffer(
             "fundamental_target", torch.zeros(len(f0)), persistent=False
         )
+        # [pitches, bands + 1] FFT bins where each band of ENVELOPE_EDGES starts, and
+        # per pitch and band the range of shares G's notes are held to (0..1: no
+        # push) until set_envelope_targets gives the real notes' own
+        edges = envelope_edges(freqs, f0, ENVELOPE_EDGES)
+        self.register_buffer("envelope_edges", torch.tensor(edges), persistent=False)
+        bands = len(ENVELOPE_EDGES) - 1
+        self.register_buffer(
+            "envelope_low", torch.zeros(len(f0), bands), persistent=False
+        )
+        self.register_buffer(
+            "envelope_high", torch.ones(len(f0), bands), persistent=False
+        )
 
     def set_fundamental_targets(self, targets: torch.Tensor | np.ndarray) -> None:
         """Per pitch ``[pitches]`` in 0..1: the fundamental share below which G's
@@ -257,6 +272,26 @@ class AudioSalience(_Salience):
                 f"values in 0..1, got shape {list(t.shape)}"
             )
         self.fundamental_target.copy_(t.to(self.fundamental_target.device))
+
+    def set_envelope_targets(
+        self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
+    ) -> None:
+        """Per pitch and band ``[pitches, bands]`` in 0..1: the range of envelope
+        shares (``envelope``) outside which G's notes are pushed (``losses``)."""
+        lo = torch.as_tensor(np.asarray(low), dtype=torch.float32)
+        hi = torch.as_tensor(np.asarray(high), dtype=torch.float32)
+        shape = self.envelope_low.shape
+        if (
+            lo.shape != shape
+            or hi.shape != shape
+            or not ((lo >= 0) & (lo <= hi) & (hi <= 1)).all()
+        ):
+            raise ValueError(
+                f"envelope targets must be two {list(shape)} arrays with "
+                "0 <= low <= high <= 1"
+            )
+        self.envelope_low.copy_(lo.to(self.envelope_low.device))
+        self.envelope_high.copy_(hi.to(self.envelope_high.device))
 
     def _power(self, waves: torch.Tensor) -> torch.Tensor:
         """Power spectrum ``[B, bins]`` of the notes' held part."""
@@ -276,6 +311,12 @@ class AudioSalience(_Salience):
         index = labels.long().to(power.device)
         on_harmonics = (power * self.harmonic_mask[index]).sum(1)
         return (power * self.fundamental_mask[index]).sum(1) / on_harmonics
+
+    def _envelope_of(self, power: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        cumulative = F.pad(power.cumsum(1), (1, 0))  # [B, bins + 1]
+        edges = self.envelope_edges[labels.long().to(power.device)]
+        at = cumulative.gather(1, edges)  # power below each edge
+        return (at[:, 1:] - at[:, :-1]) / cumulative[:, -1:]
 
     def _waves(self, images: torch.Tensor) -> torch.Tensor:
         images = images.float()
@@ -318,6 +359,15 @@ class AudioSalience(_Salience):
         """``fundamental_share`` of notes ``[B, samples]`` at the model's rate."""
         return self._fundamental_of(self._power(waves), labels)
 
+    def envelope(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per note ``[B, bands]``: the share of its held power in each band of
+        ``ENVELOPE_EDGES`` (multiples of its pitch's fundamental)."""
+        return self._envelope_of(self._power(self._waves(images)), labels)
+
+    def envelope_waves(self, waves: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``envelope`` of notes ``[B, samples]`` at the model's rate."""
+        return self._envelope_of(self._power(waves), labels)
+
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, target: float
     ) -> PitchTerms:
@@ -327,10 +377,15 @@ class AudioSalience(_Salience):
         ce = F.cross_entropy(self._logits(self._scores_of(power)), labels)
         fraction = self._fraction_of(power, labels)
         share = self._fundamental_of(power, labels)
+        bands = self._envelope_of(power, labels)
+        outside = F.relu(self.envelope_low[labels] - bands) + F.relu(
+            bands - self.envelope_high[labels]
+        )
         return PitchTerms(
             ce=ce,
             harmonic=F.relu(target - fraction).mean(),
             fundamental=F.relu(self.fundamental_target[labels] - share).mean(),
+            envelope=outside.sum(1).mean(),
             fraction=fraction.detach(),
             fundamental_share=share.detach(),
         )
@@ -343,12 +398,15 @@ class PitchTerms(NamedTuple):
     ``harmonic``: the mean shortfall of the harmonic fraction below its target
     (``relu(target - fraction)``: no push past what real notes reach);
     ``fundamental``: the mean shortfall of the fundamental share below the real
-    notes' own at that pitch (``set_fundamental_targets``); ``fraction`` and
+    notes' own at that pitch (``set_fundamental_targets``); ``envelope``: per note,
+    the sum over bands of how far its envelope share lies outside the real notes'
+    range at that pitch (``set_envelope_targets``), averaged; ``fraction`` and
     ``fundamental_share`` per note, detached, for the logs."""
 
     ce: torch.Tensor
     harmonic: torch.Tensor
     fundamental: torch.Tensor
+    envelope: torch.Tensor
     fraction: torch.Tensor
     fundamental_share: torch.Tensor
 
@@ -408,16 +466,42 @@ def fundamental_mask(
     return mask
 
 
+# the envelope's bands in multiples of the fundamental: below it, the fundamental, the
+# second harmonic, then octaves of harmonics (3-5, 6-11, 12-23) and the rest
+ENVELOPE_EDGES = (0.0, 0.75, 1.5, 3.0, 6.0, 12.0, 24.0, math.inf)
+
+
+def envelope_edges(
+    freqs: np.ndarray, f0: np.ndarray, edges: tuple[float, ...]
+) -> np.ndarray:
+    """``[pitches, len(edges)]`` int64: the first FFT bin at or above each edge (a
+    multiple of the pitch's fundamental), ``len(freqs)`` past the top.
+
+    Why: a share of power on the harmonics does not say which ones, nor what the
+    sound does beyond them. At 540k images the generator's notes from MIDI 72 up
+    held a median 75 % of their power above 4 kHz, lines at fixed frequencies
+    (5.5-7 kHz) whatever the pitch, where the training notes hold 0.3 %; below
+    MIDI 60 the loudest partial sat near 340 Hz, on whichever harmonic lay there.
+    The real notes' spread of these shares at each pitch is the range G is held to
+    (docs/MODEL.md, session 7)."""
+    f0 = np.asarray(f0, np.float64)
+    out = np.empty((len(f0), len(edges)), np.int64)
+    for j, e in enumerate(edges):
+        out[:, j] = np.searchsorted(freqs, e * f0) if math.isfinite(e) else len(freqs)
+    return out
+
+
 def pooled_quantiles(
     values: np.ndarray, labels: np.ndarray, n: int, quantile: float, pool: int
 ) -> np.ndarray:
-    """Per label ``0..n-1``: the ``quantile`` of ``values`` over the notes whose label
-    lies within ``pool`` of it (neighbouring pitches share a register's timbres, and
-    a pitch alone has few notes); 0 where none are."""
+    """Per label ``0..n-1``: the ``quantile`` of ``values`` (``[N]`` or ``[N, k]``,
+    then per column) over the notes whose label lies within ``pool`` of it
+    (neighbouring pitches share a register's timbres, and a pitch alone has few
+    notes); 0 where none are."""
     values, labels = np.asarray(values, np.float64), np.asarray(labels)
-    out = np.zeros(n)
+    out = np.zeros((n, *values.shape[1:]))
     for j in range(n):
         near = values[np.abs(labels - j) <= pool]
         if len(near):
-            out[j] = np.quantile(near, quantile)
+            out[j] = np.quantile(near, quantile, axis=0)
     return out

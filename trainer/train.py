@@ -138,8 +138,8 @@ class Trainer:
             self.cfg.pitch_min,
             self.cfg.pitch_max,
         ).to(self.device)
-        if tc.fundamental_weight > 0:
-            self._set_fundamental_targets()
+        if tc.fundamental_weight > 0 or tc.envelope_weight > 0:
+            self._set_real_targets()
         counts = np.bincount(self.labels, minlength=self.cfg.num_pitches)
         self.pitch_weights = torch.as_tensor(counts, dtype=torch.float64)
         self.rng = torch.Generator().manual_seed(self.seed * 1_000_003 + self.dist.rank)
@@ -157,10 +157,11 @@ class Trainer:
         self._make_optimizers()
 
     # ----------------------------------------------------------------- setup
-    def _set_fundamental_targets(self, per_pitch: int = 16, pool: int = 3) -> None:
-        """The real notes' fundamental share near each pitch (``fundamental_quantile``
-        of up to ``per_pitch`` notes a pitch, pooled over +-``pool`` semitones): the
-        least G's notes of that pitch are pushed to (trainer.salience)."""
+    def _set_real_targets(self, per_pitch: int = 16, pool: int = 3) -> None:
+        """What G's notes are held to near each pitch, from up to ``per_pitch`` real
+        notes a pitch pooled over +-``pool`` semitones (trainer.salience): their
+        ``fundamental_quantile`` of the fundamental share, and their
+        ``envelope_quantile`` to ``1 - envelope_quantile`` of each envelope band."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -168,24 +169,33 @@ class Trainer:
                 for j in range(self.cfg.num_pitches)
             ]
         )
-        shares = []
+        firsts, bands = [], []
         with torch.no_grad():
             for chunk in np.array_split(picked, max(1, len(picked) // 32)):
                 images = torch.as_tensor(self.images[chunk]).float().to(self.device)
+                waves = self.salience.transform.inverse(images)
                 labels = torch.as_tensor(self.labels[chunk]).to(self.device)
-                shares.append(self.salience.fundamental_share(images, labels).cpu())
-        targets = pooled_quantiles(
-            torch.cat(shares).numpy(),
-            self.labels[picked],
-            self.cfg.num_pitches,
-            self.tc.fundamental_quantile,
-            pool,
-        )
-        self.salience.set_fundamental_targets(targets)
+                firsts.append(
+                    self.salience.fundamental_share_waves(waves, labels).cpu()
+                )
+                bands.append(self.salience.envelope_waves(waves, labels).cpu())
+        labels, tc, n = self.labels[picked], self.tc, self.cfg.num_pitches
+        first = torch.cat(firsts).numpy()
+        band = torch.cat(bands).numpy()
+        fundamental = pooled_quantiles(first, labels, n, tc.fundamental_quantile, pool)
+        low = pooled_quantiles(band, labels, n, tc.envelope_quantile, pool)
+        high = pooled_quantiles(band, labels, n, 1.0 - tc.envelope_quantile, pool)
+        if tc.fundamental_weight > 0:
+            self.salience.set_fundamental_targets(fundamental)
+        if tc.envelope_weight > 0:
+            self.salience.set_envelope_targets(low, high)
         self.log(
-            f"fundamental share targets ({self.tc.fundamental_quantile:.0%} of "
-            f"{len(picked)} real notes): lowest pitch {targets[0]:.2f}, "
-            f"middle {targets[len(targets) // 2]:.2f}, highest {targets[-1]:.2f}"
+            f"real-note targets from {len(picked)} notes: fundamental share "
+            f"({tc.fundamental_quantile:.0%}) lowest pitch {fundamental[0]:.2f}, "
+            f"middle {fundamental[n // 2]:.2f}, highest {fundamental[-1]:.2f}; "
+            f"envelope ({tc.envelope_quantile:.0%}-{1 - tc.envelope_quantile:.0%}) "
+            f"above 6 f0 at the highest pitch {low[-1, -3:].sum():.3f}-"
+            f"{high[-1, -3:].sum():.3f}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -338,7 +348,9 @@ class Trainer:
             )
         loss_g = adv_g + self.ac_weight_g() * ac_g
         if p >= tc.salience_from_progress and (
-            tc.harmonic_weight > 0 or tc.fundamental_weight > 0
+            tc.harmonic_weight > 0
+            or tc.fundamental_weight > 0
+            or tc.envelope_weight > 0
         ):
             # a fixed pitch estimator G cannot fool, its power on the harmonics,
             # and the first harmonic's part of it
@@ -348,12 +360,14 @@ class Trainer:
                 + tc.salience_weight * terms.ce
                 + tc.harmonic_weight * terms.harmonic
                 + tc.fundamental_weight * terms.fundamental
+                + tc.envelope_weight * terms.envelope
             )
             out["salience_g"] = float(terms.ce.detach())
             out["harmonic_g"] = float(terms.harmonic.detach())
             out["harmonic_fraction_g"] = float(terms.fraction.mean())
             out["fundamental_g"] = float(terms.fundamental.detach())
             out["fundamental_share_g"] = float(terms.fundamental_share.mean())
+            out["envelope_g"] = float(terms.envelope.detach())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g

@@ -452,7 +452,9 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert "harmonic_g" not in no_share and "salience_g" in no_share
     logged = []
     first = Trainer(
-        tc.replace(salience_from_progress=0.0, fundamental_weight=4.0),
+        tc.replace(
+            salience_from_progress=0.0, fundamental_weight=4.0, envelope_weight=5.0
+        ),
         feats.images,
         feats.pitches,
         seed=3,
@@ -460,7 +462,10 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     )
     targets = first.salience.fundamental_target
     assert (targets >= 0).all() and (targets <= 1).all() and targets.max() > 0
-    assert any("fundamental share targets" in line for line in logged)
+    assert any("real-note targets" in line for line in logged)
+    low, high = first.salience.envelope_low, first.salience.envelope_high
+    assert (low <= high).all() and (high < 1).any()
     out = first.step()
     assert 0.0 <= out["fundamental_g"] <= float(targets.max())
     assert 0.0 <= out["fundamental_share_g"] <= 1.0
+    assert 0.0 <= out["envelope_g"] <= 2.0
