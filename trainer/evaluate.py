@@ -50,7 +50,7 @@ def real_reference(
     generator of this representation could reach (keys ``roundtrip_*``).
     """
     from trainer.dataset import BadAudio, crop_or_pad, list_examples, load_audio
-    from trainer.metrics import pitch_accuracy
+    from trainer.metrics import pitch_accuracy, spectral_by_octave
     from trainer.pitch import estimate_pitch
 
     spectral = features.spectral
@@ -75,7 +75,8 @@ def real_reference(
     hold = min(3.0, spectral.duration_s)
     est, _ = estimate_pitch(np.stack(waves), spectral.sample_rate, hold_s=hold)
     acc = pitch_accuracy(est, np.asarray(targets))
-    result = {"notes": len(waves), **acc}
+    profile = spectral_by_octave(np.stack(waves), np.asarray(targets), spectral)
+    result = {"notes": len(waves), **acc, "spectral_by_octave": profile}
     if roundtrip:
         import torch
 
@@ -151,6 +152,7 @@ def evaluate(
         "real_pitch_accuracy": reference["strict"],
         "real_pitch_class_accuracy": reference["pitch_class"],
         "real_voiced": reference["voiced"],
+        "real_spectral_by_octave": reference["spectral_by_octave"],
         **{f"real_{k}": v for k, v in reference.items() if k.startswith("roundtrip_")},
         **{f"sweep_{k}": v for k, v in sweep.items()},
         "pad": pad_name,
@@ -178,6 +180,26 @@ def _pad_corners(synth: Any, preset: str | None, seed: int) -> tuple[np.ndarray,
 
 def _pct(x: float) -> str:
     return "n/a" if x is None or math.isnan(x) else f"{100 * x:.1f} %"
+
+
+def _spectral_lines(r: dict[str, Any]) -> list[str]:
+    gen, real = r.get("spectral_by_octave"), r.get("real_spectral_by_octave", {})
+    if not gen:
+        return []
+    lines = [
+        "where the held power sits, by octave, generated (real): on the harmonics "
+        "/ on the fundamental (of that) / above 6 f0"
+    ]
+    for name, g in gen.items():
+        rr = real.get(name, {})
+        lines.append(
+            f"  {name}: "
+            + " / ".join(
+                f"{g[key]:.2f}" + (f" ({rr[key]:.2f})" if key in rr else "")
+                for key in ("harmonic", "fundamental", "above_6f0")
+            )
+        )
+    return lines
 
 
 def format_report(r: dict[str, Any]) -> list[str]:
@@ -216,6 +238,7 @@ def format_report(r: dict[str, Any]) -> list[str]:
             if "real_roundtrip_strict" in r
             else []
         ),
+        *_spectral_lines(r),
         f"pitch entropy: {r['pitch_entropy']:.3f} nats",
         f"NDB: {r['ndb']} of {r['ndb_k']} bins differ (alpha 0.05), "
         f"{r['ndb_fraction']:.2f}",

@@ -41,6 +41,7 @@ __all__ = [
     "GEN_CLIP_PEAK",
     "pitch_accuracy",
     "accuracy_by_octave",
+    "spectral_by_octave",
     "note_entropies",
     "pitch_entropy",
     "pooled",
@@ -122,6 +123,54 @@ def accuracy_by_octave(
             "notes": int(here.sum()),
             **acc,
             "octave_off": acc["pitch_class"] - acc["strict"],
+        }
+    return out
+
+
+def spectral_by_octave(
+    waves: np.ndarray, pitches: np.ndarray, spectral: Any, batch: int = 64
+) -> dict[str, dict[str, float]]:
+    """Per octave of the pitch (named as in ``accuracy_by_octave``), medians over its
+    notes of where their held power sits (``trainer.salience``): ``harmonic`` (share
+    on the pitch's harmonics), ``fundamental`` (the first harmonic's part of that)
+    and ``above_6f0`` (share above 6 times the fundamental).
+
+    Why: a note heard an octave up has its power on harmonics 2-4, not on the
+    fundamental; a whistle above a note puts it far above; both pass a harmonic
+    sum. Set beside the same figures for the real notes, they say which a model
+    does (docs/MODEL.md, session 7)."""
+    import torch
+
+    from trainer.salience import ENVELOPE_EDGES, AudioSalience
+
+    p = np.asarray(pitches, np.int64)
+    lo, hi = int(p.min()), int(p.max())
+    sal = AudioSalience(spectral, lo, hi)
+    above = ENVELOPE_EDGES.index(6.0)
+    parts: list[np.ndarray] = []
+    with torch.inference_mode():
+        for s in range(0, len(p), batch):
+            w = torch.as_tensor(np.asarray(waves[s : s + batch], np.float32))
+            labels = torch.as_tensor(p[s : s + batch] - lo)
+            power = sal._power(w)
+            parts.append(
+                torch.stack(
+                    [
+                        sal._fraction_of(power, labels),
+                        sal._fundamental_of(power, labels),
+                        sal._envelope_of(power, labels)[:, above:].sum(1),
+                    ],
+                    1,
+                ).numpy()
+            )
+    values = np.concatenate(parts)
+    out: dict[str, dict[str, float]] = {}
+    for c in np.unique(p // 12):
+        med = np.median(values[p // 12 == c], 0)
+        out[f"C{c - 1}"] = {
+            "harmonic": float(med[0]),
+            "fundamental": float(med[1]),
+            "above_6f0": float(med[2]),
         }
     return out
 
@@ -483,6 +532,7 @@ def evaluate_generator(
     held = track.held(hold, spectral.duration_s)
     acc = pitch_accuracy(est, p)
     by_octave = accuracy_by_octave(est, p)
+    spectral_profile = spectral_by_octave(clean, p, spectral)
     fake = log_spectrogram_features(images_of(clean, spectral))
     real = real_features(features)
     k_used = min(k, len(real))
@@ -498,6 +548,7 @@ def evaluate_generator(
         "voiced": acc["voiced"],
         "median_abs_cents": acc["median_abs_cents"],
         "by_octave": by_octave,
+        "spectral_by_octave": spectral_profile,
         "pitch_entropy": pitch_entropy(track.midi[:, held]),
         "ndb": nd["ndb"],
         "ndb_k": nd["k"],

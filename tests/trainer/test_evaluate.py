@@ -65,11 +65,16 @@ def test_eval_command_reports_and_prints_json(tiny_set, random_bundle, capsys):
         result["pad_between"] / result["pad_within"]
     )
     phrases = ("pitch accuracy", "by octave", "real training notes", "round trip")
+    assert "where the held power sits" in text
     for phrase in (*phrases, "NDB", "more random latents", "pad contrast"):
         assert phrase in text
     assert result["notes"] == 4 and result["notes_per_pitch"] == 2
     assert set(result["by_octave"]) == {"C3", "C4"}  # MIDI 48 and 60
     assert result["by_octave"]["C3"]["notes"] == 2
+    real = result["real_spectral_by_octave"]
+    assert real and set(result["spectral_by_octave"]) == {"C3", "C4"}
+    for octave in real.values():  # the training notes: on their harmonics
+        assert octave["harmonic"] > 0.8 and octave["above_6f0"] < 0.2
     assert result["config"] == "quarter_2s" and result["info"] == {"name": "random"}
     assert result["ndb_k"] == 4 and 0 <= result["ndb"] <= 4
     assert result["real_notes"] == 8  # 2 of each of the 4 training pitches

@@ -17,6 +17,7 @@ from trainer.metrics import (
     pitch_accuracy,
     pitch_entropy,
     random_latents,
+    spectral_by_octave,
     timbre_diversity,
 )
 
@@ -46,6 +47,26 @@ def test_accuracy_by_octave_names_each_register():
     assert got["C4"]["strict"] == pytest.approx(0.5)
     assert got["C4"]["octave_off"] == 0.0  # a semitone off is no octave error
     assert got["C5"]["voiced"] == 0.0
+
+
+def test_spectral_by_octave_tells_a_note_from_its_octave():
+    from instrument.config import get_config
+
+    spectral = get_config("quarter_2s").spectral
+    t = np.arange(spectral.audio_length) / spectral.sample_rate
+
+    def tone(midi, first=1):
+        f0 = 440.0 * 2 ** ((midi - 69) / 12)
+        w = sum(np.sin(2 * np.pi * h * f0 * t) / h for h in range(first, 12))
+        return 0.3 * w / np.abs(w).max()
+
+    waves = np.stack([tone(48), tone(48, first=2), tone(72), tone(72)])
+    got = spectral_by_octave(waves, np.array([48, 48, 72, 72]), spectral)
+    assert list(got) == ["C3", "C5"]
+    assert got["C5"]["harmonic"] > 0.97 and got["C5"]["fundamental"] > 0.5
+    assert got["C5"]["above_6f0"] < 0.1  # 1/h: little power past the 6th
+    # C3: median of a full note and the same without its fundamental
+    assert 0.2 < got["C3"]["fundamental"] < 0.45
 
 
 def test_pitch_entropy():
