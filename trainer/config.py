@@ -234,8 +234,14 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         # a pitch estimate G cannot fool (docs/MODEL.md, session 4)
         "salience_weight": 1.0,
         "salience_source": "audio",
-        # and most of their held power on its harmonics (docs/MODEL.md, session 6)
+        # and most of their held power on its harmonics (docs/MODEL.md, session 6),
+        # with the real notes' part of it on the fundamental and their envelope
+        # (session 7; the default run has them from 530k/540k images on)
         "harmonic_weight": 2.0,
+        "fundamental_weight": 10.0,
+        "fundamental_quantile": 0.4,
+        "envelope_weight": 5.0,
+        "envelope_quantile": 0.1,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

@@ -444,7 +444,12 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     check = trainer.classifier_check(per_pitch=1)
     assert 0.0 <= check["salience_acc_ema"] <= 1.0
     no_share = Trainer(
-        tc.replace(salience_from_progress=0.0, harmonic_weight=0.0),
+        tc.replace(
+            salience_from_progress=0.0,
+            harmonic_weight=0.0,
+            fundamental_weight=0.0,
+            envelope_weight=0.0,
+        ),
         feats.images,
         feats.pitches,
         seed=3,
