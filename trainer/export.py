@@ -24,9 +24,9 @@ __all__ = ["export_run", "configure", "run"]
 # latents per pitch the output gain is measured on: at 450k images the default run's
 # loudest note of 122 (2 per pitch) peaked at 4.4x the median, and 10 of 4,488 more
 # notes passed it (clipped at the gain that kept the 122 under 0.9); 8 per pitch (488
-# notes) reach further into that tail for ~30 s more at export; at 560k the loudest of
-# 976 notes (16 per pitch) peaked 19 % above the loudest of 488, and the gain measured on
-# those 488 let 1 of 4,000 more notes clip: 16 per pitch (~1 min at export)
+# notes) reach further into that tail for ~30 s more at export; at 560k the loudest
+# of 976 notes (16 per pitch) peaked 19 % above the loudest of 488, and the gain
+# measured on those 488 let 1 of 4,000 more notes clip: 16 per pitch (~1 min)
 LEVEL_LATENTS = 16
 
 
