@@ -26,7 +26,10 @@ from instrument.latent import random_latents
 __all__ = ["OutputLevel", "measure_output_level"]
 
 TARGET_MEDIAN_PEAK = 0.5  # like instrument.soundfont: a middle C peaks at 0.5
-CEILING_PEAK = 0.9  # the loudest measured note stays below this
+# the loudest measured note stays below this: the measurement cannot reach the whole
+# tail (at 570k images the loudest of 4,000 more notes peaked 19 % above the loudest of
+# the 976 measured), so 0.7 leaves 2.2 dB for it
+CEILING_PEAK = 0.7
 _MIN_PEAK = 1e-6  # a model this quiet (or silent) keeps gain 1
 
 
