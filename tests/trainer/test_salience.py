@@ -184,13 +184,6 @@ def test_the_harmonic_loss_stops_at_its_target_and_reaches_both_channels(
     assert x.grad[:, 0].abs().sum() > 0 and x.grad[:, 1].abs().sum() > 0
 
 
-def test_the_harmonic_weight_needs_the_audio_source():
-    with pytest.raises(ValueError, match="harmonic_weight needs"):
-        TrainConfig("t", "quarter_2s", harmonic_weight=1.0, salience_source="mel")
-    with pytest.raises(ValueError, match="harmonic_target"):
-        TrainConfig("t", "quarter_2s", harmonic_target=1.5)
-
-
 def test_the_fundamental_mask_keeps_only_the_first_harmonic():
     freqs = np.arange(0, 8001, 1.0)
     f0 = np.array([100.0, 1000.0])
@@ -231,13 +224,6 @@ def test_pooled_quantiles_share_a_register():
     np.testing.assert_allclose(got, [0.5, 0.5, 1.0, 0.0, 0.7, 0.7, 0.7, 0.0])
 
 
-def test_the_fundamental_weight_needs_the_audio_source():
-    with pytest.raises(ValueError, match="fundamental_weight needs"):
-        TrainConfig("t", "quarter_2s", fundamental_weight=1.0, salience_source="mel")
-    with pytest.raises(ValueError, match="fundamental_quantile"):
-        TrainConfig("t", "quarter_2s", fundamental_quantile=1.0)
-
-
 def test_envelope_edges_are_bins_at_multiples_of_f0():
     freqs = np.arange(0, 8001, 2.0)
     got = envelope_edges(freqs, np.array([100.0, 1000.0]), ENVELOPE_EDGES)
@@ -275,8 +261,16 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
         sal.set_envelope_targets(high_t, low_t)  # low above high
 
 
-def test_the_envelope_weight_needs_the_audio_source():
-    with pytest.raises(ValueError, match="envelope_weight needs"):
-        TrainConfig("t", "quarter_2s", envelope_weight=1.0, salience_source="mel")
-    with pytest.raises(ValueError, match="envelope_quantile"):
-        TrainConfig("t", "quarter_2s", envelope_quantile=0.5)
+@pytest.mark.parametrize(
+    ("weight", "setting", "bad"),
+    [
+        ("harmonic_weight", "harmonic_target", 1.5),
+        ("fundamental_weight", "fundamental_quantile", 1.0),
+        ("envelope_weight", "envelope_quantile", 0.5),
+    ],
+)
+def test_the_sound_terms_need_the_audio_source(weight, setting, bad):
+    with pytest.raises(ValueError, match=f"{weight} needs"):
+        TrainConfig("t", "quarter_2s", **{weight: 1.0}, salience_source="mel")
+    with pytest.raises(ValueError, match=setting):
+        TrainConfig("t", "quarter_2s", **{setting: bad})
