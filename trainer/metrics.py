@@ -152,16 +152,10 @@ def spectral_by_octave(
         for s in range(0, len(p), batch):
             w = torch.as_tensor(np.asarray(waves[s : s + batch], np.float32))
             labels = torch.as_tensor(p[s : s + batch] - lo)
-            power = sal._power(w)
+            sh = sal.shares_waves(w, labels)
+            above_6f0 = sh.envelope[:, above:].sum(1)
             parts.append(
-                torch.stack(
-                    [
-                        sal._fraction_of(power, labels),
-                        sal._fundamental_of(power, labels),
-                        sal._envelope_of(power, labels)[:, above:].sum(1),
-                    ],
-                    1,
-                ).numpy()
+                torch.stack([sh.harmonic, sh.fundamental, above_6f0], 1).numpy()
             )
     values = np.concatenate(parts)
     out: dict[str, dict[str, float]] = {}

@@ -42,6 +42,7 @@ __all__ = [
     "HarmonicSalience",
     "ENVELOPE_EDGES",
     "PitchTerms",
+    "SoundShares",
     "envelope_edges",
     "fundamental_mask",
     "pooled_quantiles",
@@ -333,40 +334,22 @@ class AudioSalience(_Salience):
         differentiable through the inverse when the images need gradients."""
         return self.scores_waves(self._waves(images))
 
-    def harmonic_fraction_waves(
-        self, waves: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
-        """Per note ``[B]``: the share of the held part's power on the harmonics of
-        its pitch (``labels``: MIDI pitch - pitch_min); see ``harmonic_mask``."""
-        return self._fraction_of(self._power(waves), labels)
+    def _shares_of(self, power: torch.Tensor, labels: torch.Tensor) -> SoundShares:
+        labels = labels.long().to(power.device)
+        return SoundShares(
+            harmonic=self._fraction_of(power, labels),
+            fundamental=self._fundamental_of(power, labels),
+            envelope=self._envelope_of(power, labels),
+        )
 
-    def harmonic_fraction(
-        self, images: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
-        """``harmonic_fraction_waves`` of raw images ``[B, 2, frames, bins]``."""
-        return self._fraction_of(self._power(self._waves(images)), labels)
+    def shares_waves(self, waves: torch.Tensor, labels: torch.Tensor) -> SoundShares:
+        """Where the held power of notes ``[B, samples]`` at the model's rate sits
+        (``SoundShares``; ``labels``: MIDI pitch - pitch_min): one FFT."""
+        return self._shares_of(self._power(waves), labels)
 
-    def fundamental_share(
-        self, images: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
-        """Per note ``[B]``: the share of the power on its pitch's harmonics that
-        lies on the first (``fundamental_mask`` over ``harmonic_mask``)."""
-        return self._fundamental_of(self._power(self._waves(images)), labels)
-
-    def fundamental_share_waves(
-        self, waves: torch.Tensor, labels: torch.Tensor
-    ) -> torch.Tensor:
-        """``fundamental_share`` of notes ``[B, samples]`` at the model's rate."""
-        return self._fundamental_of(self._power(waves), labels)
-
-    def envelope(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per note ``[B, bands]``: the share of its held power in each band of
-        ``ENVELOPE_EDGES`` (multiples of its pitch's fundamental)."""
-        return self._envelope_of(self._power(self._waves(images)), labels)
-
-    def envelope_waves(self, waves: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """``envelope`` of notes ``[B, samples]`` at the model's rate."""
-        return self._envelope_of(self._power(waves), labels)
+    def shares(self, images: torch.Tensor, labels: torch.Tensor) -> SoundShares:
+        """``shares_waves`` of raw images ``[B, 2, frames, bins]``."""
+        return self.shares_waves(self._waves(images), labels)
 
     def losses(
         self, images: torch.Tensor, labels: torch.Tensor, target: float
@@ -375,20 +358,29 @@ class AudioSalience(_Salience):
         power = self._power(self._waves(images))
         labels = labels.long().to(power.device)
         ce = F.cross_entropy(self._logits(self._scores_of(power)), labels)
-        fraction = self._fraction_of(power, labels)
-        share = self._fundamental_of(power, labels)
-        bands = self._envelope_of(power, labels)
-        outside = F.relu(self.envelope_low[labels] - bands) + F.relu(
-            bands - self.envelope_high[labels]
+        sh = self._shares_of(power, labels)
+        outside = F.relu(self.envelope_low[labels] - sh.envelope) + F.relu(
+            sh.envelope - self.envelope_high[labels]
         )
         return PitchTerms(
             ce=ce,
-            harmonic=F.relu(target - fraction).mean(),
-            fundamental=F.relu(self.fundamental_target[labels] - share).mean(),
+            harmonic=F.relu(target - sh.harmonic).mean(),
+            fundamental=F.relu(self.fundamental_target[labels] - sh.fundamental).mean(),
             envelope=outside.sum(1).mean(),
-            fraction=fraction.detach(),
-            fundamental_share=share.detach(),
+            fraction=sh.harmonic.detach(),
+            fundamental_share=sh.fundamental.detach(),
         )
+
+
+class SoundShares(NamedTuple):
+    """Where a note's held power sits, per note: ``harmonic`` ``[B]``, the share on
+    its pitch's harmonics (``harmonic_mask``); ``fundamental`` ``[B]``, the first
+    harmonic's part of that (``fundamental_mask``); ``envelope`` ``[B, bands]``, the
+    shares in the bands of ``ENVELOPE_EDGES`` (multiples of the fundamental)."""
+
+    harmonic: torch.Tensor
+    fundamental: torch.Tensor
+    envelope: torch.Tensor
 
 
 class PitchTerms(NamedTuple):

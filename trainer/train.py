@@ -173,12 +173,10 @@ class Trainer:
         with torch.no_grad():
             for chunk in np.array_split(picked, max(1, len(picked) // 32)):
                 images = torch.as_tensor(self.images[chunk]).float().to(self.device)
-                waves = self.salience.transform.inverse(images)
                 labels = torch.as_tensor(self.labels[chunk]).to(self.device)
-                firsts.append(
-                    self.salience.fundamental_share_waves(waves, labels).cpu()
-                )
-                bands.append(self.salience.envelope_waves(waves, labels).cpu())
+                shares = self.salience.shares(images, labels)
+                firsts.append(shares.fundamental.cpu())
+                bands.append(shares.envelope.cpu())
         labels, tc, n = self.labels[picked], self.tc, self.cfg.num_pitches
         first = torch.cat(firsts).numpy()
         band = torch.cat(bands).numpy()
@@ -635,10 +633,9 @@ class Trainer:
                 out[f"d_pitch_acc_{name}"] = losses.accuracy(cls, labels)
                 out[f"salience_acc_{name}"] = self.salience.accuracy(fake, labels)
                 if isinstance(self.salience, AudioSalience):
-                    share = self.salience.harmonic_fraction(fake, labels)
-                    out[f"harmonic_fraction_{name}"] = float(share.mean())
-                    first = self.salience.fundamental_share(fake, labels)
-                    out[f"fundamental_share_{name}"] = float(first.mean())
+                    shares = self.salience.shares(fake, labels)
+                    out[f"harmonic_fraction_{name}"] = float(shares.harmonic.mean())
+                    out[f"fundamental_share_{name}"] = float(shares.fundamental.mean())
         return out
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:

@@ -154,14 +154,14 @@ def test_the_harmonic_fraction_tells_notes_from_noise(audio_salience):
     pitches = np.array([30, 45, 60, 80])
     labels = torch.tensor(pitches - CFG.pitch_min)
     tones = _tones(pitches)
-    share = audio_salience.harmonic_fraction_waves(tones, labels)
+    share = audio_salience.shares_waves(tones, labels).harmonic
     assert (share > 0.97).all()
     # a semitone away from the asked pitch, almost nothing lies on its harmonics
-    assert (audio_salience.harmonic_fraction_waves(tones, labels + 1) < 0.4).all()
+    assert (audio_salience.shares_waves(tones, labels + 1).harmonic < 0.4).all()
     noise = torch.randn(
         4, CFG.spectral.audio_length, generator=torch.Generator().manual_seed(0)
     )
-    assert (audio_salience.harmonic_fraction_waves(0.1 * noise, labels) < 0.6).all()
+    assert (audio_salience.shares_waves(0.1 * noise, labels).harmonic < 0.6).all()
 
 
 def test_the_harmonic_loss_stops_at_its_target_and_reaches_both_channels(
@@ -198,10 +198,10 @@ def test_the_fundamental_share_hears_a_missing_fundamental():
     sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
     pitches = np.array([36, 48, 60, 76])
     labels = torch.tensor(pitches - CFG.pitch_min)
-    full = sal.fundamental_share_waves(_tones(pitches), labels)
+    full = sal.shares_waves(_tones(pitches), labels).fundamental
     # 1/h amplitudes: the first harmonic holds 1 / sum(1/h**2) ~ 0.6 of the power
     assert ((full > 0.5) & (full < 0.75)).all()
-    missing = sal.fundamental_share_waves(_tones(pitches, first=2), labels)
+    missing = sal.shares_waves(_tones(pitches, first=2), labels).fundamental
     assert (missing < 0.01).all()  # on the series, but the octave's note
     # the same through the representation and with gradients: pushed up to a target
     images = waves_to_images(_tones(pitches, first=2), CFG.spectral)
@@ -236,18 +236,18 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
     sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
     pitches = np.array([36, 60, 76])
     labels = torch.tensor(pitches - CFG.pitch_min)
-    bands = sal.envelope_waves(_tones(pitches), labels)
+    bands = sal.shares_waves(_tones(pitches), labels).envelope
     torch.testing.assert_close(bands.sum(1), torch.ones(3), atol=1e-4, rtol=0)
     assert (bands[:, 1] > 0.5).all() and (bands[:, 0] < 0.01).all()
     # the note with a loud line at a fixed 6.6 kHz, as the 540k generator made
     t = torch.arange(CFG.spectral.audio_length) / CFG.spectral.sample_rate
     whistled = _tones(pitches) + 0.5 * torch.sin(2 * torch.pi * 6600.0 * t)
-    high = sal.envelope_waves(whistled, labels)
+    high = sal.shares_waves(whistled, labels).envelope
     assert high[2, 4] > 0.5  # 6-12 f0 of MIDI 76 (659 Hz) holds the whistle
     # held to the clean notes' own range (through the representation, as the
     # trainer measures real notes), the whistled notes are pushed and the clean not
     images = waves_to_images(_tones(pitches), CFG.spectral)
-    own = sal.envelope(images, labels)
+    own = sal.shares(images, labels).envelope
     low_t, high_t = bands.new_zeros(61, 7), bands.new_ones(61, 7)
     low_t[labels], high_t[labels] = own - 0.05, own + 0.05
     sal.set_envelope_targets(low_t.clamp(0, 1), high_t.clamp(0, 1))
