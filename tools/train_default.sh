@@ -41,16 +41,23 @@ resume=()
 [[ -f "$RUN/latest.pt" ]] && resume=(--resume)
 # salience_source=audio: the pitch loss hears the notes' sound (from 410k images on; the
 # run began with the mel salience, which the generator had satisfied without the pitch);
-# harmonic_weight: the share of power on the harmonics (from 450k images on);
+# harmonic_weight: the share of power on the harmonics (from 450k images on; 2 to 570k,
+# where the share had settled at 0.53 of its 0.9 target once the fundamental's share met
+# its own; then 5);
 # fundamental_weight: the first harmonic's part of it, at least the real notes' 40th
 # percentile near the same pitch (from 530k images on: the generator's notes had
 # their power on harmonics 2-4 and torchcrepe heard them an octave or two up; weight 4
 # to 540k, where the share had risen from 0.12 to 0.15 of the targets' ~0.3; then 10);
 # envelope_weight: the shares of power in bands of multiples of f0, within the real
 # notes' 10th-90th percentiles near the same pitch (from 540k images on: the high notes
-# held 75 % of their power in lines at 5.5-7 kHz, the real ones 0.3 % above 4 kHz)
+# held 75 % of their power in lines at 5.5-7 kHz, the real ones 0.3 % above 4 kHz);
+# tuning_weight: the share of power near the harmonics by how near, at least the real
+# notes' 10th percentile near the same pitch (from 580k images on: whole pitches played
+# one to two semitones off the same way for every latent, where the narrow harmonic
+# mask has no slope)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
   --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 \
-  --set salience_source=audio --set harmonic_weight=2.0 \
+  --set salience_source=audio --set harmonic_weight=5.0 \
   --set fundamental_weight=10.0 --set fundamental_quantile=0.4 \
-  --set envelope_weight=5.0 --set envelope_quantile=0.1 "${resume[@]}"
+  --set envelope_weight=5.0 --set envelope_quantile=0.1 \
+  --set tuning_weight=10.0 --set tuning_quantile=0.1 "${resume[@]}"

@@ -36,6 +36,13 @@ AUGMENTS = ("time_shift", "gain", "time_mask")
 _SCHEDULES = ("images", "time")
 _PITCH_SAMPLING = ("data", "uniform")
 _PRECISIONS = ("fp32", "bf16", "auto")
+# G's losses on where its notes' held power sits (trainer.salience.SoundShares)
+_SOUND_WEIGHTS = (
+    "harmonic_weight",
+    "fundamental_weight",
+    "envelope_weight",
+    "tuning_weight",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +83,11 @@ class TrainConfig:
     # same pitch: their envelope_quantile and 1 - envelope_quantile; audio source only
     envelope_weight: float = 0.0
     envelope_quantile: float = 0.1
+    # G's loss on the share of its notes' held power near their pitch's harmonics by
+    # how near (trainer.salience.tuning_mask, sloping over the whole spacing), below
+    # the tuning_quantile of the real notes' share near the same pitch; audio only
+    tuning_weight: float = 0.0
+    tuning_quantile: float = 0.1
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -125,7 +137,7 @@ class TrainConfig:
         _choice("schedule", self.schedule, _SCHEDULES)
         _choice("fake_pitch_sampling", self.fake_pitch_sampling, _PITCH_SAMPLING)
         _choice("salience_source", self.salience_source, ("mel", "audio"))
-        for key in ("harmonic_weight", "fundamental_weight", "envelope_weight"):
+        for key in _SOUND_WEIGHTS:
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
             if getattr(self, key) > 0 and self.salience_source != "audio":
@@ -133,11 +145,9 @@ class TrainConfig:
                     f"{key} needs salience_source 'audio' (the notes' sound), "
                     f"got {self.salience_source!r}"
                 )
-        if not 0.0 < self.fundamental_quantile < 1.0:
-            raise ValueError(
-                "fundamental_quantile must be in (0, 1), "
-                f"got {self.fundamental_quantile}"
-            )
+        for key in ("fundamental_quantile", "tuning_quantile"):
+            if not 0.0 < getattr(self, key) < 1.0:
+                raise ValueError(f"{key} must be in (0, 1), got {getattr(self, key)}")
         if not 0.0 < self.envelope_quantile < 0.5:
             raise ValueError(
                 f"envelope_quantile must be in (0, 0.5), got {self.envelope_quantile}"
@@ -188,6 +198,11 @@ class TrainConfig:
         return get_config(self.model)
 
     @property
+    def sound_terms(self) -> bool:
+        """Whether G has any loss on where its notes' held power sits."""
+        return any(getattr(self, key) > 0 for key in _SOUND_WEIGHTS)
+
+    @property
     def adam_reg_ratio(self) -> float:
         """StyleGAN2's lazy-regularisation correction c = k / (k + 1) (1 when k = 1)."""
         k = self.reg_interval
@@ -236,12 +251,15 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "salience_source": "audio",
         # and most of their held power on its harmonics (docs/MODEL.md, session 6),
         # with the real notes' part of it on the fundamental and their envelope
-        # (session 7; the default run has them from 530k/540k images on)
-        "harmonic_weight": 2.0,
+        # (session 7; the default run has them from 530k/540k images on), and near
+        # the harmonics by how near (session 8; from 580k on, with harmonic 5)
+        "harmonic_weight": 5.0,
         "fundamental_weight": 10.0,
         "fundamental_quantile": 0.4,
         "envelope_weight": 5.0,
         "envelope_quantile": 0.1,
+        "tuning_weight": 10.0,
+        "tuning_quantile": 0.1,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

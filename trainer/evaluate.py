@@ -188,7 +188,8 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
         return []
     lines = [
         "where the held power sits, by octave, generated (real): on the harmonics "
-        "/ on the fundamental (of that) / above 6 f0"
+        "/ on the fundamental (of that) / above 6 f0 / near the harmonics "
+        "(by how near)"
     ]
     for name, g in gen.items():
         rr = real.get(name, {})
@@ -196,7 +197,7 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
             f"  {name}: "
             + " / ".join(
                 f"{g[key]:.2f}" + (f" ({rr[key]:.2f})" if key in rr else "")
-                for key in ("harmonic", "fundamental", "above_6f0")
+                for key in ("harmonic", "fundamental", "above_6f0", "tuned")
             )
         )
     return lines

@@ -133,7 +133,8 @@ def spectral_by_octave(
     """Per octave of the pitch (named as in ``accuracy_by_octave``), medians over its
     notes of where their held power sits (``trainer.salience``): ``harmonic`` (share
     on the pitch's harmonics), ``fundamental`` (the first harmonic's part of that)
-    and ``above_6f0`` (share above 6 times the fundamental).
+    ``above_6f0`` (share above 6 times the fundamental) and ``tuned`` (share near the
+    harmonics, by how near: ``trainer.salience.tuning_mask``).
 
     Why: a note heard an octave up has its power on harmonics 2-4, not on the
     fundamental; a whistle above a note puts it far above; both pass a harmonic
@@ -155,7 +156,9 @@ def spectral_by_octave(
             sh = sal.shares_waves(w, labels)
             above_6f0 = sh.envelope[:, above:].sum(1)
             parts.append(
-                torch.stack([sh.harmonic, sh.fundamental, above_6f0], 1).numpy()
+                torch.stack(
+                    [sh.harmonic, sh.fundamental, above_6f0, sh.tuned], 1
+                ).numpy()
             )
     values = np.concatenate(parts)
     out: dict[str, dict[str, float]] = {}
@@ -165,6 +168,7 @@ def spectral_by_octave(
             "harmonic": float(med[0]),
             "fundamental": float(med[1]),
             "above_6f0": float(med[2]),
+            "tuned": float(med[3]),
         }
     return out
 

@@ -47,6 +47,7 @@ __all__ = [
     "fundamental_mask",
     "pooled_quantiles",
     "harmonic_mask",
+    "tuning_mask",
     "make_salience",
     "SALIENCE_SOURCES",
 ]
@@ -245,6 +246,14 @@ class AudioSalience(_Salience):
             self.register_buffer(
                 name, torch.tensor(mask, dtype=torch.float32), persistent=False
             )
+        self.register_buffer(
+            "tuning_mask",
+            torch.tensor(tuning_mask(freqs, f0).T, dtype=torch.float32),
+            persistent=False,
+        )
+        # per pitch: the least tuned share G is asked for (0: no push) until
+        # set_tuning_targets gives the real notes' own
+        self.register_buffer("tuning_target", torch.zeros(len(f0)), persistent=False)
         # per pitch: the least fundamental share G is asked for (0: no push) until
         # set_fundamental_targets gives the real notes' own
         self.register_buffer(
@@ -274,6 +283,17 @@ class AudioSalience(_Salience):
             )
         self.fundamental_target.copy_(t.to(self.fundamental_target.device))
 
+    def set_tuning_targets(self, targets: torch.Tensor | np.ndarray) -> None:
+        """Per pitch ``[pitches]`` in 0..1: the tuned share (``tuning_mask``) below
+        which G's notes of that pitch are pushed (``losses``)."""
+        t = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
+        if t.shape != self.tuning_target.shape or not ((t >= 0) & (t <= 1)).all():
+            raise ValueError(
+                f"tuning targets must be {self.tuning_target.numel()} "
+                f"values in 0..1, got shape {list(t.shape)}"
+            )
+        self.tuning_target.copy_(t.to(self.tuning_target.device))
+
     def set_envelope_targets(
         self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
     ) -> None:
@@ -302,9 +322,10 @@ class AudioSalience(_Salience):
     def _scores_of(self, power: torch.Tensor) -> torch.Tensor:
         return power.pow(self.compress / 2.0) @ self.weights
 
-    def _fraction_of(self, power: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        mask = self.harmonic_mask[labels.long().to(power.device)]
-        return (power * mask).sum(1) / power.sum(1)
+    def _fraction_of(
+        self, power: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        return (power * mask[labels.long().to(power.device)]).sum(1) / power.sum(1)
 
     def _fundamental_of(
         self, power: torch.Tensor, labels: torch.Tensor
@@ -337,9 +358,10 @@ class AudioSalience(_Salience):
     def _shares_of(self, power: torch.Tensor, labels: torch.Tensor) -> SoundShares:
         labels = labels.long().to(power.device)
         return SoundShares(
-            harmonic=self._fraction_of(power, labels),
+            harmonic=self._fraction_of(power, labels, self.harmonic_mask),
             fundamental=self._fundamental_of(power, labels),
             envelope=self._envelope_of(power, labels),
+            tuned=self._fraction_of(power, labels, self.tuning_mask),
         )
 
     def shares_waves(self, waves: torch.Tensor, labels: torch.Tensor) -> SoundShares:
@@ -367,8 +389,10 @@ class AudioSalience(_Salience):
             harmonic=F.relu(target - sh.harmonic).mean(),
             fundamental=F.relu(self.fundamental_target[labels] - sh.fundamental).mean(),
             envelope=outside.sum(1).mean(),
+            tuning=F.relu(self.tuning_target[labels] - sh.tuned).mean(),
             fraction=sh.harmonic.detach(),
             fundamental_share=sh.fundamental.detach(),
+            tuned=sh.tuned.detach(),
         )
 
 
@@ -376,11 +400,14 @@ class SoundShares(NamedTuple):
     """Where a note's held power sits, per note: ``harmonic`` ``[B]``, the share on
     its pitch's harmonics (``harmonic_mask``); ``fundamental`` ``[B]``, the first
     harmonic's part of that (``fundamental_mask``); ``envelope`` ``[B, bands]``, the
-    shares in the bands of ``ENVELOPE_EDGES`` (multiples of the fundamental)."""
+    shares in the bands of ``ENVELOPE_EDGES`` (multiples of the fundamental);
+    ``tuned`` ``[B]``, the share under ``tuning_mask`` (near the harmonics, by how
+    near)."""
 
     harmonic: torch.Tensor
     fundamental: torch.Tensor
     envelope: torch.Tensor
+    tuned: torch.Tensor
 
 
 class PitchTerms(NamedTuple):
@@ -392,15 +419,19 @@ class PitchTerms(NamedTuple):
     ``fundamental``: the mean shortfall of the fundamental share below the real
     notes' own at that pitch (``set_fundamental_targets``); ``envelope``: per note,
     the sum over bands of how far its envelope share lies outside the real notes'
-    range at that pitch (``set_envelope_targets``), averaged; ``fraction`` and
-    ``fundamental_share`` per note, detached, for the logs."""
+    range at that pitch (``set_envelope_targets``), averaged; ``tuning``: the mean
+    shortfall of the tuned share below the real notes' own at that pitch
+    (``set_tuning_targets``); ``fraction``, ``fundamental_share`` and ``tuned`` per
+    note, detached, for the logs."""
 
     ce: torch.Tensor
     harmonic: torch.Tensor
     fundamental: torch.Tensor
     envelope: torch.Tensor
+    tuning: torch.Tensor
     fraction: torch.Tensor
     fundamental_share: torch.Tensor
+    tuned: torch.Tensor
 
 
 # the harmonic fraction's tolerance: a partial counts within a Gaussian of this many
@@ -456,6 +487,22 @@ def fundamental_mask(
     mask = harmonic_mask(freqs, f0, width_cents, cap)
     mask[freqs[:, None] >= 1.5 * np.asarray(f0)[None, :]] = 0.0
     return mask
+
+
+def tuning_mask(freqs: np.ndarray, f0: np.ndarray) -> np.ndarray:
+    """``[bins, pitches]`` in 0..1: ``cos^2(pi d)``, ``d`` the distance to the nearest
+    harmonic in fundamentals (0 on a harmonic, 0.5 half-way, then 0 below half the
+    fundamental): it falls off over the whole spacing between harmonics.
+
+    Why: ``harmonic_mask`` counts a partial only within tens of cents of its harmonic,
+    so it has no gradient for a partial further off. At 570k images the generator
+    played whole pitches off by one to two semitones, the same way for every latent
+    (MIDI 76 +85 cents, 82 -170 cents, its loud partial at 0.90-0.92 f0), where the
+    narrow mask and the harmonic sum are flat; this mask still slopes there, towards
+    the harmonic (docs/MODEL.md, session 8)."""
+    ratio = freqs[:, None] / np.asarray(f0, np.float64)[None, :]
+    d = np.abs(ratio - np.maximum(np.rint(ratio), 1.0))
+    return np.where(d < 0.5, np.cos(np.pi * np.minimum(d, 0.5)) ** 2, 0.0)
 
 
 # the envelope's bands in multiples of the fundamental: below it, the fundamental, the

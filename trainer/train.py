@@ -138,7 +138,7 @@ class Trainer:
             self.cfg.pitch_min,
             self.cfg.pitch_max,
         ).to(self.device)
-        if tc.fundamental_weight > 0 or tc.envelope_weight > 0:
+        if tc.fundamental_weight > 0 or tc.envelope_weight > 0 or tc.tuning_weight > 0:
             self._set_real_targets()
         counts = np.bincount(self.labels, minlength=self.cfg.num_pitches)
         self.pitch_weights = torch.as_tensor(counts, dtype=torch.float64)
@@ -160,8 +160,9 @@ class Trainer:
     def _set_real_targets(self, per_pitch: int = 16, pool: int = 3) -> None:
         """What G's notes are held to near each pitch, from up to ``per_pitch`` real
         notes a pitch pooled over +-``pool`` semitones (trainer.salience): their
-        ``fundamental_quantile`` of the fundamental share, and their
-        ``envelope_quantile`` to ``1 - envelope_quantile`` of each envelope band."""
+        ``fundamental_quantile`` of the fundamental share, their ``tuning_quantile``
+        of the tuned share, and their ``envelope_quantile`` to
+        ``1 - envelope_quantile`` of each envelope band."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -169,7 +170,7 @@ class Trainer:
                 for j in range(self.cfg.num_pitches)
             ]
         )
-        firsts, bands = [], []
+        firsts, bands, tuned = [], [], []
         with torch.no_grad():
             for chunk in np.array_split(picked, max(1, len(picked) // 32)):
                 images = torch.as_tensor(self.images[chunk]).float().to(self.device)
@@ -177,9 +178,13 @@ class Trainer:
                 shares = self.salience.shares(images, labels)
                 firsts.append(shares.fundamental.cpu())
                 bands.append(shares.envelope.cpu())
+                tuned.append(shares.tuned.cpu())
         labels, tc, n = self.labels[picked], self.tc, self.cfg.num_pitches
         first = torch.cat(firsts).numpy()
         band = torch.cat(bands).numpy()
+        tuning = pooled_quantiles(
+            torch.cat(tuned).numpy(), labels, n, tc.tuning_quantile, pool
+        )
         fundamental = pooled_quantiles(first, labels, n, tc.fundamental_quantile, pool)
         low = pooled_quantiles(band, labels, n, tc.envelope_quantile, pool)
         high = pooled_quantiles(band, labels, n, 1.0 - tc.envelope_quantile, pool)
@@ -187,13 +192,17 @@ class Trainer:
             self.salience.set_fundamental_targets(fundamental)
         if tc.envelope_weight > 0:
             self.salience.set_envelope_targets(low, high)
+        if tc.tuning_weight > 0:
+            self.salience.set_tuning_targets(tuning)
         self.log(
             f"real-note targets from {len(picked)} notes: fundamental share "
             f"({tc.fundamental_quantile:.0%}) lowest pitch {fundamental[0]:.2f}, "
             f"middle {fundamental[n // 2]:.2f}, highest {fundamental[-1]:.2f}; "
             f"envelope ({tc.envelope_quantile:.0%}-{1 - tc.envelope_quantile:.0%}) "
             f"above 6 f0 at the highest pitch {low[-1, -3:].sum():.3f}-"
-            f"{high[-1, -3:].sum():.3f}"
+            f"{high[-1, -3:].sum():.3f}; tuned share ({tc.tuning_quantile:.0%}) "
+            f"lowest {tuning[0]:.3f}, middle {tuning[n // 2]:.3f}, "
+            f"highest {tuning[-1]:.3f}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -345,13 +354,9 @@ class Trainer:
                 fake_cls, y_fake, ~aug_fake.to(y_fake.device)
             )
         loss_g = adv_g + self.ac_weight_g() * ac_g
-        if p >= tc.salience_from_progress and (
-            tc.harmonic_weight > 0
-            or tc.fundamental_weight > 0
-            or tc.envelope_weight > 0
-        ):
-            # a fixed pitch estimator G cannot fool, its power on the harmonics,
-            # and the first harmonic's part of it
+        if p >= tc.salience_from_progress and tc.sound_terms:
+            # a fixed pitch estimator G cannot fool, and where its notes' power sits:
+            # on the harmonics, the first harmonic's part, the envelope, how near
             terms = self.salience.losses(fake.float(), y_fake, tc.harmonic_target)
             loss_g = (
                 loss_g
@@ -359,6 +364,7 @@ class Trainer:
                 + tc.harmonic_weight * terms.harmonic
                 + tc.fundamental_weight * terms.fundamental
                 + tc.envelope_weight * terms.envelope
+                + tc.tuning_weight * terms.tuning
             )
             out["salience_g"] = float(terms.ce.detach())
             out["harmonic_g"] = float(terms.harmonic.detach())
@@ -366,6 +372,8 @@ class Trainer:
             out["fundamental_g"] = float(terms.fundamental.detach())
             out["fundamental_share_g"] = float(terms.fundamental_share.mean())
             out["envelope_g"] = float(terms.envelope.detach())
+            out["tuning_g"] = float(terms.tuning.detach())
+            out["tuned_share_g"] = float(terms.tuned.mean())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g
@@ -636,6 +644,7 @@ class Trainer:
                     shares = self.salience.shares(fake, labels)
                     out[f"harmonic_fraction_{name}"] = float(shares.harmonic.mean())
                     out[f"fundamental_share_{name}"] = float(shares.fundamental.mean())
+                    out[f"tuned_share_{name}"] = float(shares.tuned.mean())
         return out
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:

@@ -13,6 +13,8 @@ from instrument.spectral import waves_to_images
 from trainer.config import TrainConfig
 from trainer.salience import (
     ENVELOPE_EDGES,
+    HARMONIC_CAP,
+    HARMONIC_WIDTH_CENTS,
     AudioSalience,
     HarmonicSalience,
     envelope_edges,
@@ -20,6 +22,7 @@ from trainer.salience import (
     harmonic_mask,
     make_salience,
     pooled_quantiles,
+    tuning_mask,
 )
 
 CFG = get_config("quarter_2s")
@@ -217,6 +220,61 @@ def test_the_fundamental_share_hears_a_missing_fundamental():
         sal.set_fundamental_targets(np.full(CFG.num_pitches, 1.5))
 
 
+def test_the_tuning_mask_slopes_over_the_whole_spacing():
+    freqs = np.arange(0, 8001, 1.0)
+    f0 = np.array([100.0, 1000.0])
+    mask = tuning_mask(freqs, f0)
+    narrow = harmonic_mask(freqs, f0, HARMONIC_WIDTH_CENTS, HARMONIC_CAP)
+    assert mask.shape == (len(freqs), 2) and mask.min() >= 0 and mask.max() <= 1
+    for h in (1, 2, 7):
+        assert mask[100 * h, 0] == pytest.approx(1.0)
+        assert mask[1000 * h, 1] == pytest.approx(1.0)
+    assert mask[1500, 1] == pytest.approx(0.0, abs=1e-9)  # half-way
+    assert (mask[:500, 1] == 0).all()  # below half the fundamental: no harmonic
+    # 170 cents flat, where the narrow mask is flat at nothing, it still slopes up
+    assert np.all(np.diff(mask[500:1001, 1]) >= 0) and np.all(
+        np.diff(mask[1000:1501, 1]) <= 0
+    )
+    assert mask[906, 1] > 0.8 and narrow[906, 1] < 1e-3
+    assert mask[906, 1] < mask[950, 1] < mask[990, 1]
+
+
+def _detuned(pitch: int, cents: torch.Tensor) -> torch.Tensor:
+    """One harmonic note (six harmonics, 1/h) of ``pitch`` played ``cents`` off."""
+    sp = CFG.spectral
+    t = torch.arange(sp.audio_length) / sp.sample_rate
+    f = 440.0 * 2 ** ((pitch - 69) / 12) * 2 ** (cents / 1200)
+    w = sum(torch.sin(2 * torch.pi * h * f * t + h) / h for h in range(1, 7))
+    return (0.2 * w * torch.exp(-t))[None]
+
+
+def test_the_tuning_loss_pulls_a_detuned_note_toward_its_pitch():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    label = torch.tensor([82 - CFG.pitch_min])
+    in_tune = sal.shares_waves(_detuned(82, torch.tensor(0.0)), label).tuned
+    assert in_tune.item() > 0.97
+    # 170 cents flat, as the 570k generator played MIDI 82: the narrow share is
+    # flat there, the tuned share rises towards the pitch
+    cents = torch.tensor(-170.0, requires_grad=True)
+    shares = sal.shares_waves(_detuned(82, cents), label)
+    assert shares.harmonic.item() < 0.05 and 0.5 < shares.tuned.item() < 0.95
+    (slope_tuned,) = torch.autograd.grad(shares.tuned.sum(), cents, retain_graph=True)
+    (slope_narrow,) = torch.autograd.grad(shares.harmonic.sum(), cents)
+    assert slope_tuned.item() > 1e-4 and abs(slope_narrow.item()) < 1e-6
+    # held to a target: pushed when short of it, not past it, through the image
+    sal.set_tuning_targets(np.full(CFG.num_pitches, 0.95))
+    images = waves_to_images(_detuned(82, torch.tensor(0.0)), CFG.spectral)
+    assert sal.losses(images, label, 0.9).tuning.item() == 0.0
+    x = waves_to_images(_detuned(82, torch.tensor(-170.0)), CFG.spectral)
+    x.requires_grad_(True)
+    terms = sal.losses(x, label, 0.9)
+    assert terms.tuning.item() > 0.05 and terms.tuned.shape == (1,)
+    terms.tuning.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 1].abs().sum() > 0
+    with pytest.raises(ValueError, match="tuning targets"):
+        sal.set_tuning_targets(np.full(CFG.num_pitches, -0.1))
+
+
 def test_pooled_quantiles_share_a_register():
     values = np.array([0.0, 1.0, 0.5, 0.9])
     labels = np.array([0, 1, 5, 5])
@@ -267,6 +325,7 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
         ("harmonic_weight", "harmonic_target", 1.5),
         ("fundamental_weight", "fundamental_quantile", 1.0),
         ("envelope_weight", "envelope_quantile", 0.5),
+        ("tuning_weight", "tuning_quantile", 0.0),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):

@@ -419,6 +419,8 @@ def test_classifier_check_scores_both_generators(features_for):
             "harmonic_fraction_ema",
             "fundamental_share_g",
             "fundamental_share_ema",
+            "tuned_share_g",
+            "tuned_share_ema",
         }
         assert all(0.0 <= v <= 1.0 for v in got.values())
         assert t.G.training  # the check leaves the generator as it was
@@ -450,6 +452,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             harmonic_weight=0.0,
             fundamental_weight=0.0,
             envelope_weight=0.0,
+            tuning_weight=0.0,
         ),
         feats.images,
         feats.pitches,
@@ -459,7 +462,10 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     logged = []
     first = Trainer(
         tc.replace(
-            salience_from_progress=0.0, fundamental_weight=4.0, envelope_weight=5.0
+            salience_from_progress=0.0,
+            fundamental_weight=4.0,
+            envelope_weight=5.0,
+            tuning_weight=20.0,
         ),
         feats.images,
         feats.pitches,
@@ -475,3 +481,8 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert 0.0 <= out["fundamental_g"] <= float(targets.max())
     assert 0.0 <= out["fundamental_share_g"] <= 1.0
     assert 0.0 <= out["envelope_g"] <= 2.0
+    tuning = first.salience.tuning_target
+    assert tuning.max() <= 1 and (tuning[tuning > 0] > 0.5).all()  # real: near
+    assert (tuning > 0).sum() > 1  # 0 (no push) only where no real note is near
+    assert 0.0 <= out["tuning_g"] <= float(tuning.max())
+    assert 0.0 < out["tuned_share_g"] <= 1.0
