@@ -54,10 +54,14 @@ resume=()
 # tuning_weight: the share of power near the harmonics by how near, at least the real
 # notes' 10th percentile near the same pitch (from 580k images on: whole pitches played
 # one to two semitones off the same way for every latent, where the narrow harmonic
-# mask has no slope)
+# mask has no slope); time_weight: the shares of the note's energy in 8 equal segments,
+# within the real notes' 10th-90th percentiles near the same pitch (from 590k images on:
+# the notes burst at the onset and the very end and held their body 15-20 dB below, the
+# real ones are held level)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
   --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 \
   --set salience_source=audio --set harmonic_weight=5.0 \
   --set fundamental_weight=10.0 --set fundamental_quantile=0.4 \
   --set envelope_weight=5.0 --set envelope_quantile=0.1 \
-  --set tuning_weight=10.0 --set tuning_quantile=0.1 "${resume[@]}"
+  --set tuning_weight=10.0 --set tuning_quantile=0.1 \
+  --set time_weight=5.0 --set time_quantile=0.1 "${resume[@]}"

@@ -42,6 +42,7 @@ _SOUND_WEIGHTS = (
     "fundamental_weight",
     "envelope_weight",
     "tuning_weight",
+    "time_weight",
 )
 
 
@@ -88,6 +89,11 @@ class TrainConfig:
     # the tuning_quantile of the real notes' share near the same pitch; audio only
     tuning_weight: float = 0.0
     tuning_quantile: float = 0.1
+    # G's loss on its notes' energy over time (shares in trainer.salience.
+    # TIME_SEGMENTS equal segments of the note) outside the real notes' range near the
+    # same pitch: their time_quantile and 1 - time_quantile; audio source only
+    time_weight: float = 0.0
+    time_quantile: float = 0.1
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -148,10 +154,9 @@ class TrainConfig:
         for key in ("fundamental_quantile", "tuning_quantile"):
             if not 0.0 < getattr(self, key) < 1.0:
                 raise ValueError(f"{key} must be in (0, 1), got {getattr(self, key)}")
-        if not 0.0 < self.envelope_quantile < 0.5:
-            raise ValueError(
-                f"envelope_quantile must be in (0, 0.5), got {self.envelope_quantile}"
-            )
+        for key in ("envelope_quantile", "time_quantile"):
+            if not 0.0 < getattr(self, key) < 0.5:
+                raise ValueError(f"{key} must be in (0, 0.5), got {getattr(self, key)}")
         if not 0.0 < self.harmonic_target <= 1.0:
             raise ValueError(
                 f"harmonic_target must be in (0, 1], got {self.harmonic_target}"
@@ -252,7 +257,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         # and most of their held power on its harmonics (docs/MODEL.md, session 6),
         # with the real notes' part of it on the fundamental and their envelope
         # (session 7; the default run has them from 530k/540k images on), and near
-        # the harmonics by how near (session 8; from 580k on, with harmonic 5)
+        # the harmonics by how near, and their level over time (session 8; from
+        # 580k/590k on, with harmonic 5)
         "harmonic_weight": 5.0,
         "fundamental_weight": 10.0,
         "fundamental_quantile": 0.4,
@@ -260,6 +266,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "envelope_quantile": 0.1,
         "tuning_weight": 10.0,
         "tuning_quantile": 0.1,
+        "time_weight": 5.0,
+        "time_quantile": 0.1,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

@@ -189,7 +189,7 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
     lines = [
         "where the held power sits, by octave, generated (real): on the harmonics "
         "/ on the fundamental (of that) / above 6 f0 / near the harmonics "
-        "(by how near)"
+        "(by how near) / in the last eighth of the note"
     ]
     for name, g in gen.items():
         rr = real.get(name, {})
@@ -197,7 +197,13 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
             f"  {name}: "
             + " / ".join(
                 f"{g[key]:.2f}" + (f" ({rr[key]:.2f})" if key in rr else "")
-                for key in ("harmonic", "fundamental", "above_6f0", "tuned")
+                for key in (
+                    "harmonic",
+                    "fundamental",
+                    "above_6f0",
+                    "tuned",
+                    "last_eighth",
+                )
             )
         )
     return lines

@@ -133,8 +133,9 @@ def spectral_by_octave(
     """Per octave of the pitch (named as in ``accuracy_by_octave``), medians over its
     notes of where their held power sits (``trainer.salience``): ``harmonic`` (share
     on the pitch's harmonics), ``fundamental`` (the first harmonic's part of that)
-    ``above_6f0`` (share above 6 times the fundamental) and ``tuned`` (share near the
-    harmonics, by how near: ``trainer.salience.tuning_mask``).
+    ``above_6f0`` (share above 6 times the fundamental), ``tuned`` (share near the
+    harmonics, by how near: ``trainer.salience.tuning_mask``) and ``last_eighth``
+    (the last eighth's share of the whole note's energy: 1/8 when held level).
 
     Why: a note heard an octave up has its power on harmonics 2-4, not on the
     fundamental; a whistle above a note puts it far above; both pass a harmonic
@@ -157,7 +158,8 @@ def spectral_by_octave(
             above_6f0 = sh.envelope[:, above:].sum(1)
             parts.append(
                 torch.stack(
-                    [sh.harmonic, sh.fundamental, above_6f0, sh.tuned], 1
+                    [sh.harmonic, sh.fundamental, above_6f0, sh.tuned, sh.time[:, -1]],
+                    1,
                 ).numpy()
             )
     values = np.concatenate(parts)
@@ -169,6 +171,7 @@ def spectral_by_octave(
             "fundamental": float(med[1]),
             "above_6f0": float(med[2]),
             "tuned": float(med[3]),
+            "last_eighth": float(med[4]),
         }
     return out
 

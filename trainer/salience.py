@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ __all__ = [
     "pooled_quantiles",
     "harmonic_mask",
     "tuning_mask",
+    "TIME_SEGMENTS",
     "make_salience",
     "SALIENCE_SOURCES",
 ]
@@ -271,48 +272,67 @@ class AudioSalience(_Salience):
         self.register_buffer(
             "envelope_high", torch.ones(len(f0), bands), persistent=False
         )
+        # the same for the shares of the whole note's energy in TIME_SEGMENTS
+        # (set_time_targets)
+        self.register_buffer(
+            "time_low", torch.zeros(len(f0), TIME_SEGMENTS), persistent=False
+        )
+        self.register_buffer(
+            "time_high", torch.ones(len(f0), TIME_SEGMENTS), persistent=False
+        )
 
     def set_fundamental_targets(self, targets: torch.Tensor | np.ndarray) -> None:
         """Per pitch ``[pitches]`` in 0..1: the fundamental share below which G's
         notes of that pitch are pushed (``losses``)."""
-        t = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
-        if t.shape != self.fundamental_target.shape or not ((t >= 0) & (t <= 1)).all():
-            raise ValueError(
-                f"fundamental targets must be {self.fundamental_target.numel()} "
-                f"values in 0..1, got shape {list(t.shape)}"
-            )
-        self.fundamental_target.copy_(t.to(self.fundamental_target.device))
+        self._set_floor("fundamental", "fundamental_target", targets)
 
     def set_tuning_targets(self, targets: torch.Tensor | np.ndarray) -> None:
         """Per pitch ``[pitches]`` in 0..1: the tuned share (``tuning_mask``) below
         which G's notes of that pitch are pushed (``losses``)."""
-        t = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
-        if t.shape != self.tuning_target.shape or not ((t >= 0) & (t <= 1)).all():
-            raise ValueError(
-                f"tuning targets must be {self.tuning_target.numel()} "
-                f"values in 0..1, got shape {list(t.shape)}"
-            )
-        self.tuning_target.copy_(t.to(self.tuning_target.device))
+        self._set_floor("tuning", "tuning_target", targets)
 
     def set_envelope_targets(
         self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
     ) -> None:
         """Per pitch and band ``[pitches, bands]`` in 0..1: the range of envelope
         shares (``envelope``) outside which G's notes are pushed (``losses``)."""
+        self._set_range("envelope", "envelope_low", "envelope_high", low, high)
+
+    def set_time_targets(
+        self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
+    ) -> None:
+        """Per pitch and segment ``[pitches, TIME_SEGMENTS]`` in 0..1: the range of
+        time shares (``time``) outside which G's notes are pushed (``losses``)."""
+        self._set_range("time", "time_low", "time_high", low, high)
+
+    def _set_floor(self, what: str, name: str, targets: Any) -> None:
+        buffer = getattr(self, name)
+        t = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
+        if t.shape != buffer.shape or not ((t >= 0) & (t <= 1)).all():
+            raise ValueError(
+                f"{what} targets must be {buffer.numel()} values in 0..1, "
+                f"got shape {list(t.shape)}"
+            )
+        buffer.copy_(t.to(buffer.device))
+
+    def _set_range(
+        self, what: str, low_name: str, high_name: str, low: Any, high: Any
+    ) -> None:
+        lo_buf, hi_buf = getattr(self, low_name), getattr(self, high_name)
         lo = torch.as_tensor(np.asarray(low), dtype=torch.float32)
         hi = torch.as_tensor(np.asarray(high), dtype=torch.float32)
-        shape = self.envelope_low.shape
+        shape = lo_buf.shape
         if (
             lo.shape != shape
             or hi.shape != shape
             or not ((lo >= 0) & (lo <= hi) & (hi <= 1)).all()
         ):
             raise ValueError(
-                f"envelope targets must be two {list(shape)} arrays with "
+                f"{what} targets must be two {list(shape)} arrays with "
                 "0 <= low <= high <= 1"
             )
-        self.envelope_low.copy_(lo.to(self.envelope_low.device))
-        self.envelope_high.copy_(hi.to(self.envelope_high.device))
+        lo_buf.copy_(lo.to(lo_buf.device))
+        hi_buf.copy_(hi.to(hi_buf.device))
 
     def _power(self, waves: torch.Tensor) -> torch.Tensor:
         """Power spectrum ``[B, bins]`` of the notes' held part."""
@@ -340,6 +360,19 @@ class AudioSalience(_Salience):
         at = cumulative.gather(1, edges)  # power below each edge
         return (at[:, 1:] - at[:, :-1]) / cumulative[:, -1:]
 
+    @staticmethod
+    def _time_of(waves: torch.Tensor) -> torch.Tensor:
+        """``[B, TIME_SEGMENTS]``: each equal segment's share of the whole note's
+        energy."""
+        seg = waves.shape[1] // TIME_SEGMENTS
+        energy = (
+            waves[:, : seg * TIME_SEGMENTS]
+            .float()
+            .reshape(len(waves), TIME_SEGMENTS, seg)
+        )
+        energy = energy.square().sum(2) + 1e-12
+        return energy / energy.sum(1, keepdim=True)
+
     def _waves(self, images: torch.Tensor) -> torch.Tensor:
         images = images.float()
         if not images.requires_grad:  # inverse() takes its fast path
@@ -355,19 +388,22 @@ class AudioSalience(_Salience):
         differentiable through the inverse when the images need gradients."""
         return self.scores_waves(self._waves(images))
 
-    def _shares_of(self, power: torch.Tensor, labels: torch.Tensor) -> SoundShares:
+    def _shares_of(self, waves: torch.Tensor, labels: torch.Tensor) -> SoundShares:
+        power = self._power(waves)
         labels = labels.long().to(power.device)
         return SoundShares(
             harmonic=self._fraction_of(power, labels, self.harmonic_mask),
             fundamental=self._fundamental_of(power, labels),
             envelope=self._envelope_of(power, labels),
             tuned=self._fraction_of(power, labels, self.tuning_mask),
+            time=self._time_of(waves),
+            power=power,
         )
 
     def shares_waves(self, waves: torch.Tensor, labels: torch.Tensor) -> SoundShares:
         """Where the held power of notes ``[B, samples]`` at the model's rate sits
         (``SoundShares``; ``labels``: MIDI pitch - pitch_min): one FFT."""
-        return self._shares_of(self._power(waves), labels)
+        return self._shares_of(waves, labels)
 
     def shares(self, images: torch.Tensor, labels: torch.Tensor) -> SoundShares:
         """``shares_waves`` of raw images ``[B, 2, frames, bins]``."""
@@ -377,19 +413,22 @@ class AudioSalience(_Salience):
         self, images: torch.Tensor, labels: torch.Tensor, target: float
     ) -> PitchTerms:
         """One inverse and one FFT for all of G's pitch terms (``PitchTerms``)."""
-        power = self._power(self._waves(images))
-        labels = labels.long().to(power.device)
-        ce = F.cross_entropy(self._logits(self._scores_of(power)), labels)
-        sh = self._shares_of(power, labels)
-        outside = F.relu(self.envelope_low[labels] - sh.envelope) + F.relu(
-            sh.envelope - self.envelope_high[labels]
-        )
+        sh = self._shares_of(self._waves(images), labels)
+        labels = labels.long().to(sh.power.device)
+        ce = F.cross_entropy(self._logits(self._scores_of(sh.power)), labels)
+
+        def outside(
+            x: torch.Tensor, low: torch.Tensor, high: torch.Tensor
+        ) -> torch.Tensor:
+            return (F.relu(low[labels] - x) + F.relu(x - high[labels])).sum(1).mean()
+
         return PitchTerms(
             ce=ce,
             harmonic=F.relu(target - sh.harmonic).mean(),
             fundamental=F.relu(self.fundamental_target[labels] - sh.fundamental).mean(),
-            envelope=outside.sum(1).mean(),
+            envelope=outside(sh.envelope, self.envelope_low, self.envelope_high),
             tuning=F.relu(self.tuning_target[labels] - sh.tuned).mean(),
+            time=outside(sh.time, self.time_low, self.time_high),
             fraction=sh.harmonic.detach(),
             fundamental_share=sh.fundamental.detach(),
             tuned=sh.tuned.detach(),
@@ -402,12 +441,15 @@ class SoundShares(NamedTuple):
     harmonic's part of that (``fundamental_mask``); ``envelope`` ``[B, bands]``, the
     shares in the bands of ``ENVELOPE_EDGES`` (multiples of the fundamental);
     ``tuned`` ``[B]``, the share under ``tuning_mask`` (near the harmonics, by how
-    near)."""
+    near); ``time`` ``[B, TIME_SEGMENTS]``, the shares of the whole note's energy in
+    equal segments of it; ``power`` ``[B, bins]``, the held part's power spectrum."""
 
     harmonic: torch.Tensor
     fundamental: torch.Tensor
     envelope: torch.Tensor
     tuned: torch.Tensor
+    time: torch.Tensor
+    power: torch.Tensor
 
 
 class PitchTerms(NamedTuple):
@@ -421,7 +463,8 @@ class PitchTerms(NamedTuple):
     the sum over bands of how far its envelope share lies outside the real notes'
     range at that pitch (``set_envelope_targets``), averaged; ``tuning``: the mean
     shortfall of the tuned share below the real notes' own at that pitch
-    (``set_tuning_targets``); ``fraction``, ``fundamental_share`` and ``tuned`` per
+    (``set_tuning_targets``); ``time``: as ``envelope`` for the time shares
+    (``set_time_targets``); ``fraction``, ``fundamental_share`` and ``tuned`` per
     note, detached, for the logs."""
 
     ce: torch.Tensor
@@ -429,6 +472,7 @@ class PitchTerms(NamedTuple):
     fundamental: torch.Tensor
     envelope: torch.Tensor
     tuning: torch.Tensor
+    time: torch.Tensor
     fraction: torch.Tensor
     fundamental_share: torch.Tensor
     tuned: torch.Tensor
@@ -504,6 +548,14 @@ def tuning_mask(freqs: np.ndarray, f0: np.ndarray) -> np.ndarray:
     d = np.abs(ratio - np.maximum(np.rint(ratio), 1.0))
     return np.where(d < 0.5, np.cos(np.pi * np.minimum(d, 0.5)) ** 2, 0.0)
 
+
+# the note's energy over time, in this many equal segments of the whole note.
+# Why: the training notes are held at a steady level (median segment levels within
+# 2 dB of each other); from 400k images on, the generator's notes burst at the onset
+# and the very end and held their body 15-20 dB below (MIDI 72 up: 30 dB), where
+# torchcrepe, which weighs every frame alike, heard whatever faint partials were
+# there (docs/MODEL.md, session 8)
+TIME_SEGMENTS = 8
 
 # the envelope's bands in multiples of the fundamental: below it, the fundamental, the
 # second harmonic, then octaves of harmonics (3-5, 6-11, 12-23) and the rest

@@ -138,7 +138,7 @@ class Trainer:
             self.cfg.pitch_min,
             self.cfg.pitch_max,
         ).to(self.device)
-        if tc.fundamental_weight > 0 or tc.envelope_weight > 0 or tc.tuning_weight > 0:
+        if tc.sound_terms:
             self._set_real_targets()
         counts = np.bincount(self.labels, minlength=self.cfg.num_pitches)
         self.pitch_weights = torch.as_tensor(counts, dtype=torch.float64)
@@ -161,8 +161,8 @@ class Trainer:
         """What G's notes are held to near each pitch, from up to ``per_pitch`` real
         notes a pitch pooled over +-``pool`` semitones (trainer.salience): their
         ``fundamental_quantile`` of the fundamental share, their ``tuning_quantile``
-        of the tuned share, and their ``envelope_quantile`` to
-        ``1 - envelope_quantile`` of each envelope band."""
+        of the tuned share, their ``envelope_quantile`` to ``1 - envelope_quantile``
+        of each envelope band, and the same (``time_quantile``) of each time share."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -170,30 +170,40 @@ class Trainer:
                 for j in range(self.cfg.num_pitches)
             ]
         )
-        firsts, bands, tuned = [], [], []
+        parts: dict[str, list[torch.Tensor]] = {
+            key: [] for key in ("fundamental", "envelope", "tuned", "time")
+        }
         with torch.no_grad():
             for chunk in np.array_split(picked, max(1, len(picked) // 32)):
                 images = torch.as_tensor(self.images[chunk]).float().to(self.device)
                 labels = torch.as_tensor(self.labels[chunk]).to(self.device)
                 shares = self.salience.shares(images, labels)
-                firsts.append(shares.fundamental.cpu())
-                bands.append(shares.envelope.cpu())
-                tuned.append(shares.tuned.cpu())
+                for key, got in parts.items():
+                    got.append(getattr(shares, key).cpu())
         labels, tc, n = self.labels[picked], self.tc, self.cfg.num_pitches
-        first = torch.cat(firsts).numpy()
-        band = torch.cat(bands).numpy()
-        tuning = pooled_quantiles(
-            torch.cat(tuned).numpy(), labels, n, tc.tuning_quantile, pool
+        real = {key: torch.cat(got).numpy() for key, got in parts.items()}
+
+        def near(key: str, quantile: float) -> np.ndarray:
+            return pooled_quantiles(real[key], labels, n, quantile, pool)
+
+        fundamental = near("fundamental", tc.fundamental_quantile)
+        tuning = near("tuned", tc.tuning_quantile)
+        low, high = (
+            near("envelope", tc.envelope_quantile),
+            near("envelope", 1.0 - tc.envelope_quantile),
         )
-        fundamental = pooled_quantiles(first, labels, n, tc.fundamental_quantile, pool)
-        low = pooled_quantiles(band, labels, n, tc.envelope_quantile, pool)
-        high = pooled_quantiles(band, labels, n, 1.0 - tc.envelope_quantile, pool)
+        time_low, time_high = (
+            near("time", tc.time_quantile),
+            near("time", 1.0 - tc.time_quantile),
+        )
         if tc.fundamental_weight > 0:
             self.salience.set_fundamental_targets(fundamental)
         if tc.envelope_weight > 0:
             self.salience.set_envelope_targets(low, high)
         if tc.tuning_weight > 0:
             self.salience.set_tuning_targets(tuning)
+        if tc.time_weight > 0:
+            self.salience.set_time_targets(time_low, time_high)
         self.log(
             f"real-note targets from {len(picked)} notes: fundamental share "
             f"({tc.fundamental_quantile:.0%}) lowest pitch {fundamental[0]:.2f}, "
@@ -202,7 +212,9 @@ class Trainer:
             f"above 6 f0 at the highest pitch {low[-1, -3:].sum():.3f}-"
             f"{high[-1, -3:].sum():.3f}; tuned share ({tc.tuning_quantile:.0%}) "
             f"lowest {tuning[0]:.3f}, middle {tuning[n // 2]:.3f}, "
-            f"highest {tuning[-1]:.3f}"
+            f"highest {tuning[-1]:.3f}; last of {time_low.shape[1]} time segments "
+            f"({tc.time_quantile:.0%}-{1 - tc.time_quantile:.0%}) in the middle "
+            f"{time_low[n // 2, -1]:.3f}-{time_high[n // 2, -1]:.3f}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -365,6 +377,7 @@ class Trainer:
                 + tc.fundamental_weight * terms.fundamental
                 + tc.envelope_weight * terms.envelope
                 + tc.tuning_weight * terms.tuning
+                + tc.time_weight * terms.time
             )
             out["salience_g"] = float(terms.ce.detach())
             out["harmonic_g"] = float(terms.harmonic.detach())
@@ -374,6 +387,7 @@ class Trainer:
             out["envelope_g"] = float(terms.envelope.detach())
             out["tuning_g"] = float(terms.tuning.detach())
             out["tuned_share_g"] = float(terms.tuned.mean())
+            out["time_g"] = float(terms.time.detach())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g

@@ -15,6 +15,7 @@ from trainer.salience import (
     ENVELOPE_EDGES,
     HARMONIC_CAP,
     HARMONIC_WIDTH_CENTS,
+    TIME_SEGMENTS,
     AudioSalience,
     HarmonicSalience,
     envelope_edges,
@@ -275,6 +276,40 @@ def test_the_tuning_loss_pulls_a_detuned_note_toward_its_pitch():
         sal.set_tuning_targets(np.full(CFG.num_pitches, -0.1))
 
 
+def test_the_time_shares_tell_a_held_note_from_one_that_bursts_at_the_end():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    pitches = np.array([40, 70])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    sp = CFG.spectral
+    t = torch.arange(sp.audio_length) / sp.sample_rate
+    held = torch.stack([0.2 * torch.sin(2 * torch.pi * 440.0 * t + p) for p in (0, 1)])
+    shares = sal.shares_waves(held, labels).time
+    assert shares.shape == (2, TIME_SEGMENTS)
+    torch.testing.assert_close(
+        shares, torch.full_like(shares, 1 / TIME_SEGMENTS), atol=0.01, rtol=0
+    )
+    # the 580k generator's notes: a body 20 dB down and a loud last eighth
+    level = torch.where(t < t[-1] * 7 / 8, 0.1, 1.0)
+    burst = held * level
+    late = sal.shares_waves(burst, labels).time
+    assert (late[:, -1] > 0.9).all()
+    sal.set_time_targets(
+        np.full((CFG.num_pitches, TIME_SEGMENTS), 0.08),
+        np.full((CFG.num_pitches, TIME_SEGMENTS), 0.16),
+    )
+    images = waves_to_images(held, CFG.spectral)
+    assert sal.losses(images, labels, 0.9).time.item() < 0.01  # the round trip's edges
+    x = waves_to_images(burst, CFG.spectral).requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.time.item() > 1.0
+    terms.time.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+    with pytest.raises(ValueError, match="time targets"):
+        sal.set_time_targets(
+            np.zeros((CFG.num_pitches, 3)), np.ones((CFG.num_pitches, 3))
+        )
+
+
 def test_pooled_quantiles_share_a_register():
     values = np.array([0.0, 1.0, 0.5, 0.9])
     labels = np.array([0, 1, 5, 5])
@@ -326,6 +361,7 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
         ("fundamental_weight", "fundamental_quantile", 1.0),
         ("envelope_weight", "envelope_quantile", 0.5),
         ("tuning_weight", "tuning_quantile", 0.0),
+        ("time_weight", "time_quantile", 0.5),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):

@@ -453,6 +453,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             fundamental_weight=0.0,
             envelope_weight=0.0,
             tuning_weight=0.0,
+            time_weight=0.0,
         ),
         feats.images,
         feats.pitches,
@@ -466,6 +467,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             fundamental_weight=4.0,
             envelope_weight=5.0,
             tuning_weight=20.0,
+            time_weight=5.0,
         ),
         feats.images,
         feats.pitches,
@@ -486,3 +488,6 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert (tuning > 0).sum() > 1  # 0 (no push) only where no real note is near
     assert 0.0 <= out["tuning_g"] <= float(tuning.max())
     assert 0.0 < out["tuned_share_g"] <= 1.0
+    time_low, time_high = first.salience.time_low, first.salience.time_high
+    assert (time_low <= time_high).all() and (time_high < 1).any()
+    assert 0.0 <= out["time_g"] <= 2.0
