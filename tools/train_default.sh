@@ -58,8 +58,10 @@ resume=()
 # within the real notes' 10th-90th percentiles near the same pitch (from 590k images on:
 # the notes burst at the onset and the very end and held their body 15-20 dB below, the
 # real ones are held level)
+# extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
+# resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
-  --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 \
+  --data "$DATA" --out "$RUN" --no-progress --set batch_size=4 --set extra_time_s=86400 \
   --set salience_source=audio --set harmonic_weight=5.0 \
   --set fundamental_weight=10.0 --set fundamental_quantile=0.4 \
   --set envelope_weight=5.0 --set envelope_quantile=0.1 \

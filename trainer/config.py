@@ -111,6 +111,9 @@ class TrainConfig:
     transition_images: int = 800_000  # per fade-in (images schedule)
     total_images: int = 11_000_000  # end of training (images schedule)
     time_limit_s: float = 0.0  # whole run (time schedule)
+    # a time schedule's run continued at full resolution past time_limit_s (the
+    # stages stay where time_limit_s put them)
+    extra_time_s: float = 0.0
     stage_multiplier: float = (
         1.0  # each stage lasts this much longer than the one before
     )

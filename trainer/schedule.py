@@ -38,6 +38,7 @@ class Schedule:
     total_images: int = 11_000_000
     time_limit_s: float = 0.0
     stage_multiplier: float = 1.0
+    extra_time_s: float = 0.0  # at full resolution after a time schedule's end
 
     def __post_init__(self) -> None:
         if self.num_resolutions < 1:
@@ -50,6 +51,8 @@ class Schedule:
             raise ValueError(
                 f"a time schedule needs time_limit_s > 0, got {self.time_limit_s}"
             )
+        if self.extra_time_s < 0:
+            raise ValueError(f"extra_time_s must be >= 0, got {self.extra_time_s}")
         if self.stable_images <= 0 or self.transition_images < 0:
             raise ValueError(
                 f"stage image counts must be positive, got {self.stable_images}/"
@@ -67,6 +70,7 @@ class Schedule:
             total_images=tc.total_images,
             time_limit_s=tc.time_limit_s,
             stage_multiplier=tc.stage_multiplier,
+            extra_time_s=tc.extra_time_s,
         )
 
     @property
@@ -134,8 +138,14 @@ class Schedule:
 
     def finished(self, images: int, elapsed_s: float = 0.0) -> bool:
         if self.kind == "time":
-            return elapsed_s >= self.time_limit_s
+            return elapsed_s >= self.end_s
         return images >= self.total_images
+
+    @property
+    def end_s(self) -> float:
+        """Training seconds at which a time schedule finishes: its stages (scaled to
+        ``time_limit_s``), then ``extra_time_s`` more at full resolution."""
+        return self.time_limit_s + self.extra_time_s
 
 
 def alpha_g(block: int, progress: float) -> float:

@@ -587,7 +587,7 @@ class Trainer:
                 sums[key] = sums.get(key, 0.0) + value
             count += 1
             if self.schedule.kind == "time":
-                left = max(0.0, tc.time_limit_s - self.elapsed_s)
+                left = max(0.0, self.schedule.end_s - self.elapsed_s)
                 bar.set_postfix_str(
                     f"p={last['progress']:.2f} left {left / 3600:.2f} h", refresh=False
                 )

@@ -52,6 +52,21 @@ def test_time_schedule_is_geometric_and_sums_to_the_limit():
     assert s.finished(0, 1000.0) and not s.finished(10**9, 999.0)
 
 
+def test_a_time_schedule_goes_on_at_full_resolution_for_its_extra_time():
+    base = Schedule(7, kind="time", time_limit_s=1000.0, stage_multiplier=1.5)
+    longer = Schedule(
+        7, kind="time", time_limit_s=1000.0, stage_multiplier=1.5, extra_time_s=500.0
+    )
+    assert longer.stage_ends_s() == base.stage_ends_s()  # the stages stay put
+    for t in (10.0, 400.0, 999.0):
+        assert longer.progress(0, t) == base.progress(0, t)
+    assert longer.progress(0, 1200.0) == 6.0 and longer.stage(0, 1200.0) == 12
+    assert base.finished(0, 1000.0) and not longer.finished(0, 1499.0)
+    assert longer.finished(0, 1500.0) and longer.end_s == 1500.0
+    with pytest.raises(ValueError, match="extra_time_s"):
+        Schedule(7, kind="time", time_limit_s=1.0, extra_time_s=-1.0)
+
+
 def test_non_progressive_starts_at_the_final_resolution():
     s = Schedule(7, progressive=False)
     assert s.progress(0) == 6.0 and s.stage(0) == 12
