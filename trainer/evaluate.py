@@ -121,6 +121,7 @@ def evaluate(
     if notes_per_pitch < 1 or real_per_pitch < 1:
         raise ValueError("--notes-per-pitch and --real-per-pitch must be at least 1")
     synth = Synth.load(model_path, output_rate=16000, device="cpu", precision="fp32")
+    corners, pad_name = _pad_corners(synth, preset, seed)  # a bad --preset fails first
     cfg = synth.config
     features = load_features(
         data_dir, cfg.spectral, "train", pitch_range=(cfg.pitch_min, cfg.pitch_max)
@@ -136,7 +137,6 @@ def evaluate(
     sweep = {}
     if health_latents > 0:
         sweep = health_sweep(synth, health_latents, health_per_latent, seed + 1)
-    corners, pad_name = _pad_corners(synth, preset, seed)
     lo, hi = synth.pitch_range
     contrast_pitches = sorted({min(max(p, lo), hi) for p in (36, 48, 60, 72)})
     contrast = pad_contrast(synth, corners, contrast_pitches)

@@ -121,6 +121,17 @@ def test_bad_inputs_are_one_sentence(tiny_set, random_bundle, tmp_path):
         _run("--model", str(random_bundle), "--data", str(tiny_set), "--pitches", "90")
     with pytest.raises(FileNotFoundError, match="not found"):
         _run("--model", str(random_bundle), "--data", str(tmp_path / "nowhere"))
+    # a preset of another model is refused before any note is made (the data
+    # directory is not even read)
+    with pytest.raises(ValueError, match="preset"):
+        _run(
+            "--model",
+            str(random_bundle),
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--preset",
+            "Four Families",
+        )
 
 
 def test_health_sweep_covers_every_pitch_evenly(tmp_path, monkeypatch):
