@@ -57,7 +57,10 @@ resume=()
 # mask has no slope); time_weight: the shares of the note's energy in 8 equal segments,
 # within the real notes' 10th-90th percentiles near the same pitch (from 590k images on:
 # the notes burst at the onset and the very end and held their body 15-20 dB below, the
-# real ones are held level)
+# real ones are held level); odd_weight: the odd harmonics' part of the power on the
+# harmonics, at least the real notes' 25th percentile near the same pitch (from 610k
+# images on: the notes torchcrepe heard an octave or two up had their power on the
+# even harmonics)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
@@ -66,4 +69,5 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set fundamental_weight=10.0 --set fundamental_quantile=0.4 \
   --set envelope_weight=5.0 --set envelope_quantile=0.1 \
   --set tuning_weight=10.0 --set tuning_quantile=0.1 \
-  --set time_weight=5.0 --set time_quantile=0.1 "${resume[@]}"
+  --set time_weight=5.0 --set time_quantile=0.1 \
+  --set odd_weight=10.0 --set odd_quantile=0.25 "${resume[@]}"

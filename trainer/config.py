@@ -43,6 +43,7 @@ _SOUND_WEIGHTS = (
     "envelope_weight",
     "tuning_weight",
     "time_weight",
+    "odd_weight",
 )
 
 
@@ -94,6 +95,11 @@ class TrainConfig:
     # same pitch: their time_quantile and 1 - time_quantile; audio source only
     time_weight: float = 0.0
     time_quantile: float = 0.1
+    # G's loss on the odd harmonics' part of its notes' power on the harmonics
+    # (trainer.salience.odd_mask), below the odd_quantile of the real notes' near the
+    # same pitch: a note on its even harmonics alone is the octave up; audio only
+    odd_weight: float = 0.0
+    odd_quantile: float = 0.25
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -154,7 +160,7 @@ class TrainConfig:
                     f"{key} needs salience_source 'audio' (the notes' sound), "
                     f"got {self.salience_source!r}"
                 )
-        for key in ("fundamental_quantile", "tuning_quantile"):
+        for key in ("fundamental_quantile", "tuning_quantile", "odd_quantile"):
             if not 0.0 < getattr(self, key) < 1.0:
                 raise ValueError(f"{key} must be in (0, 1), got {getattr(self, key)}")
         for key in ("envelope_quantile", "time_quantile"):
@@ -260,8 +266,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         # and most of their held power on its harmonics (docs/MODEL.md, session 6),
         # with the real notes' part of it on the fundamental and their envelope
         # (session 7; the default run has them from 530k/540k images on), and near
-        # the harmonics by how near, and their level over time (session 8; from
-        # 580k/590k on, with harmonic 5)
+        # the harmonics by how near, their level over time and their odd harmonics
+        # (session 8; from 580k/590k/610k on, with harmonic 5)
         "harmonic_weight": 5.0,
         "fundamental_weight": 10.0,
         "fundamental_quantile": 0.4,
@@ -271,6 +277,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "tuning_quantile": 0.1,
         "time_weight": 5.0,
         "time_quantile": 0.1,
+        "odd_weight": 10.0,
+        "odd_quantile": 0.25,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

@@ -189,7 +189,8 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
     lines = [
         "where the held power sits, by octave, generated (real): on the harmonics "
         "/ on the fundamental (of that) / above 6 f0 / near the harmonics "
-        "(by how near) / in the last eighth of the note"
+        "(by how near) / on the odd harmonics (of those on the harmonics) / in the "
+        "last eighth of the note"
     ]
     for name, g in gen.items():
         rr = real.get(name, {})
@@ -202,6 +203,7 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
                     "fundamental",
                     "above_6f0",
                     "tuned",
+                    "odd",
                     "last_eighth",
                 )
             )

@@ -134,7 +134,8 @@ def spectral_by_octave(
     notes of where their held power sits (``trainer.salience``): ``harmonic`` (share
     on the pitch's harmonics), ``fundamental`` (the first harmonic's part of that)
     ``above_6f0`` (share above 6 times the fundamental), ``tuned`` (share near the
-    harmonics, by how near: ``trainer.salience.tuning_mask``) and ``last_eighth``
+    harmonics, by how near: ``trainer.salience.tuning_mask``), ``odd`` (the odd
+    harmonics' part of the power on the harmonics) and ``last_eighth``
     (the last eighth's share of the whole note's energy: 1/8 when held level).
 
     Why: a note heard an octave up has its power on harmonics 2-4, not on the
@@ -158,7 +159,14 @@ def spectral_by_octave(
             above_6f0 = sh.envelope[:, above:].sum(1)
             parts.append(
                 torch.stack(
-                    [sh.harmonic, sh.fundamental, above_6f0, sh.tuned, sh.time[:, -1]],
+                    [
+                        sh.harmonic,
+                        sh.fundamental,
+                        above_6f0,
+                        sh.tuned,
+                        sh.odd,
+                        sh.time[:, -1],
+                    ],
                     1,
                 ).numpy()
             )
@@ -171,7 +179,8 @@ def spectral_by_octave(
             "fundamental": float(med[1]),
             "above_6f0": float(med[2]),
             "tuned": float(med[3]),
-            "last_eighth": float(med[4]),
+            "odd": float(med[4]),
+            "last_eighth": float(med[5]),
         }
     return out
 

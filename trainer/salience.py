@@ -48,6 +48,7 @@ __all__ = [
     "pooled_quantiles",
     "harmonic_mask",
     "tuning_mask",
+    "odd_mask",
     "TIME_SEGMENTS",
     "make_salience",
     "SALIENCE_SOURCES",
@@ -242,6 +243,7 @@ class AudioSalience(_Salience):
         for name, make in (
             ("harmonic_mask", harmonic_mask),
             ("fundamental_mask", fundamental_mask),
+            ("odd_mask", odd_mask),
         ):
             mask = make(freqs, f0, HARMONIC_WIDTH_CENTS, HARMONIC_CAP).T
             self.register_buffer(
@@ -255,6 +257,8 @@ class AudioSalience(_Salience):
         # per pitch: the least tuned share G is asked for (0: no push) until
         # set_tuning_targets gives the real notes' own
         self.register_buffer("tuning_target", torch.zeros(len(f0)), persistent=False)
+        # and the least odd share (set_odd_targets)
+        self.register_buffer("odd_target", torch.zeros(len(f0)), persistent=False)
         # per pitch: the least fundamental share G is asked for (0: no push) until
         # set_fundamental_targets gives the real notes' own
         self.register_buffer(
@@ -290,6 +294,11 @@ class AudioSalience(_Salience):
         """Per pitch ``[pitches]`` in 0..1: the tuned share (``tuning_mask``) below
         which G's notes of that pitch are pushed (``losses``)."""
         self._set_floor("tuning", "tuning_target", targets)
+
+    def set_odd_targets(self, targets: torch.Tensor | np.ndarray) -> None:
+        """Per pitch ``[pitches]`` in 0..1: the odd share (``odd_mask``) below which
+        G's notes of that pitch are pushed (``losses``)."""
+        self._set_floor("odd", "odd_target", targets)
 
     def set_envelope_targets(
         self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
@@ -347,12 +356,13 @@ class AudioSalience(_Salience):
     ) -> torch.Tensor:
         return (power * mask[labels.long().to(power.device)]).sum(1) / power.sum(1)
 
-    def _fundamental_of(
-        self, power: torch.Tensor, labels: torch.Tensor
+    def _part_of(
+        self, power: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
+        """The part of the power on the harmonics that lies under ``mask``."""
         index = labels.long().to(power.device)
         on_harmonics = (power * self.harmonic_mask[index]).sum(1)
-        return (power * self.fundamental_mask[index]).sum(1) / on_harmonics
+        return (power * mask[index]).sum(1) / on_harmonics
 
     def _envelope_of(self, power: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         cumulative = F.pad(power.cumsum(1), (1, 0))  # [B, bins + 1]
@@ -393,7 +403,8 @@ class AudioSalience(_Salience):
         labels = labels.long().to(power.device)
         return SoundShares(
             harmonic=self._fraction_of(power, labels, self.harmonic_mask),
-            fundamental=self._fundamental_of(power, labels),
+            fundamental=self._part_of(power, labels, self.fundamental_mask),
+            odd=self._part_of(power, labels, self.odd_mask),
             envelope=self._envelope_of(power, labels),
             tuned=self._fraction_of(power, labels, self.tuning_mask),
             time=self._time_of(waves),
@@ -428,10 +439,12 @@ class AudioSalience(_Salience):
             fundamental=F.relu(self.fundamental_target[labels] - sh.fundamental).mean(),
             envelope=outside(sh.envelope, self.envelope_low, self.envelope_high),
             tuning=F.relu(self.tuning_target[labels] - sh.tuned).mean(),
+            odd=F.relu(self.odd_target[labels] - sh.odd).mean(),
             time=outside(sh.time, self.time_low, self.time_high),
             fraction=sh.harmonic.detach(),
             fundamental_share=sh.fundamental.detach(),
             tuned=sh.tuned.detach(),
+            odd_share=sh.odd.detach(),
         )
 
 
@@ -442,10 +455,13 @@ class SoundShares(NamedTuple):
     shares in the bands of ``ENVELOPE_EDGES`` (multiples of the fundamental);
     ``tuned`` ``[B]``, the share under ``tuning_mask`` (near the harmonics, by how
     near); ``time`` ``[B, TIME_SEGMENTS]``, the shares of the whole note's energy in
-    equal segments of it; ``power`` ``[B, bins]``, the held part's power spectrum."""
+    equal segments of it; ``odd`` ``[B]``, the odd harmonics' part of the power on
+    the harmonics (``odd_mask``); ``power`` ``[B, bins]``, the held part's power
+    spectrum."""
 
     harmonic: torch.Tensor
     fundamental: torch.Tensor
+    odd: torch.Tensor
     envelope: torch.Tensor
     tuned: torch.Tensor
     time: torch.Tensor
@@ -464,8 +480,10 @@ class PitchTerms(NamedTuple):
     range at that pitch (``set_envelope_targets``), averaged; ``tuning``: the mean
     shortfall of the tuned share below the real notes' own at that pitch
     (``set_tuning_targets``); ``time``: as ``envelope`` for the time shares
-    (``set_time_targets``); ``fraction``, ``fundamental_share`` and ``tuned`` per
-    note, detached, for the logs."""
+    (``set_time_targets``); ``odd``: the mean shortfall of the odd share below the
+    real notes' own at that pitch (``set_odd_targets``); ``fraction``,
+    ``fundamental_share``, ``tuned`` and ``odd_share`` per note, detached, for the
+    logs."""
 
     ce: torch.Tensor
     harmonic: torch.Tensor
@@ -473,9 +491,11 @@ class PitchTerms(NamedTuple):
     envelope: torch.Tensor
     tuning: torch.Tensor
     time: torch.Tensor
+    odd: torch.Tensor
     fraction: torch.Tensor
     fundamental_share: torch.Tensor
     tuned: torch.Tensor
+    odd_share: torch.Tensor
 
 
 # the harmonic fraction's tolerance: a partial counts within a Gaussian of this many
@@ -530,6 +550,24 @@ def fundamental_mask(
     heard by torchcrepe an octave or two up (docs/MODEL.md, session 7)."""
     mask = harmonic_mask(freqs, f0, width_cents, cap)
     mask[freqs[:, None] >= 1.5 * np.asarray(f0)[None, :]] = 0.0
+    return mask
+
+
+def odd_mask(
+    freqs: np.ndarray, f0: np.ndarray, width_cents: float, cap: float
+) -> np.ndarray:
+    """``[bins, pitches]``: ``harmonic_mask`` on the odd harmonics (1, 3, 5, ...) only.
+
+    Why: a note whose power lies on its even harmonics alone is the note an octave up
+    (2 f0 and its harmonics), and on multiples of 4 two octaves up; every partial of
+    it is on the series, so neither the harmonic share nor the harmonic sum can tell.
+    At 600k images torchcrepe heard 18 of 124 test notes an octave or two up, their
+    odd harmonics holding a median 0.23 of the power on the harmonics, where the
+    training notes hold 0.25-0.46 at their 10th percentile by register (the notes it
+    heard right: 0.99) (docs/MODEL.md, session 8)."""
+    mask = harmonic_mask(freqs, f0, width_cents, cap)
+    nearest = np.rint(freqs[:, None] / np.asarray(f0, np.float64)[None, :])
+    mask[nearest % 2 == 0] = 0.0
     return mask
 
 

@@ -171,7 +171,7 @@ class Trainer:
             ]
         )
         parts: dict[str, list[torch.Tensor]] = {
-            key: [] for key in ("fundamental", "envelope", "tuned", "time")
+            key: [] for key in ("fundamental", "envelope", "tuned", "time", "odd")
         }
         with torch.no_grad():
             for chunk in np.array_split(picked, max(1, len(picked) // 32)):
@@ -188,6 +188,7 @@ class Trainer:
 
         fundamental = near("fundamental", tc.fundamental_quantile)
         tuning = near("tuned", tc.tuning_quantile)
+        odd = near("odd", tc.odd_quantile)
         low, high = (
             near("envelope", tc.envelope_quantile),
             near("envelope", 1.0 - tc.envelope_quantile),
@@ -204,6 +205,8 @@ class Trainer:
             self.salience.set_tuning_targets(tuning)
         if tc.time_weight > 0:
             self.salience.set_time_targets(time_low, time_high)
+        if tc.odd_weight > 0:
+            self.salience.set_odd_targets(odd)
         self.log(
             f"real-note targets from {len(picked)} notes: fundamental share "
             f"({tc.fundamental_quantile:.0%}) lowest pitch {fundamental[0]:.2f}, "
@@ -214,7 +217,9 @@ class Trainer:
             f"lowest {tuning[0]:.3f}, middle {tuning[n // 2]:.3f}, "
             f"highest {tuning[-1]:.3f}; last of {time_low.shape[1]} time segments "
             f"({tc.time_quantile:.0%}-{1 - tc.time_quantile:.0%}) in the middle "
-            f"{time_low[n // 2, -1]:.3f}-{time_high[n // 2, -1]:.3f}"
+            f"{time_low[n // 2, -1]:.3f}-{time_high[n // 2, -1]:.3f}; odd share "
+            f"({tc.odd_quantile:.0%}) lowest {odd[0]:.2f}, middle {odd[n // 2]:.2f}, "
+            f"highest {odd[-1]:.2f}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -378,6 +383,7 @@ class Trainer:
                 + tc.envelope_weight * terms.envelope
                 + tc.tuning_weight * terms.tuning
                 + tc.time_weight * terms.time
+                + tc.odd_weight * terms.odd
             )
             out["salience_g"] = float(terms.ce.detach())
             out["harmonic_g"] = float(terms.harmonic.detach())
@@ -388,6 +394,8 @@ class Trainer:
             out["tuning_g"] = float(terms.tuning.detach())
             out["tuned_share_g"] = float(terms.tuned.mean())
             out["time_g"] = float(terms.time.detach())
+            out["odd_g"] = float(terms.odd.detach())
+            out["odd_share_g"] = float(terms.odd_share.mean())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g
@@ -659,6 +667,7 @@ class Trainer:
                     out[f"harmonic_fraction_{name}"] = float(shares.harmonic.mean())
                     out[f"fundamental_share_{name}"] = float(shares.fundamental.mean())
                     out[f"tuned_share_{name}"] = float(shares.tuned.mean())
+                    out[f"odd_share_{name}"] = float(shares.odd.mean())
         return out
 
     def _evaluate(self, checkpoints: CheckpointManager | None, summaries: Any) -> None:

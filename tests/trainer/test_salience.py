@@ -22,6 +22,7 @@ from trainer.salience import (
     fundamental_mask,
     harmonic_mask,
     make_salience,
+    odd_mask,
     pooled_quantiles,
     tuning_mask,
 )
@@ -310,6 +311,38 @@ def test_the_time_shares_tell_a_held_note_from_one_that_bursts_at_the_end():
         )
 
 
+def test_the_odd_share_hears_the_octave_up():
+    freqs = np.arange(0, 8001, 1.0)
+    mask = odd_mask(freqs, np.array([100.0]), HARMONIC_WIDTH_CENTS, HARMONIC_CAP)
+    assert mask[100, 0] == pytest.approx(1.0) and mask[300, 0] == pytest.approx(1.0)
+    assert mask[200, 0] == 0.0 and mask[400, 0] == 0.0 and mask[150, 0] < 0.1
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    pitches = np.array([40, 44, 60])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    # 1/h amplitudes: the odd harmonics hold sum 1/h**2 over odd h / over all ~ 0.75
+    whole = sal.shares_waves(_tones(pitches), labels).odd
+    assert ((whole > 0.65) & (whole < 0.85)).all()
+    # the note an octave up (harmonics 2, 4, 6, ... of the asked pitch), as the 600k
+    # generator played MIDI 36-47: every partial on the series, none of them odd
+    octave_up = _tones(pitches + 12)
+    shares = sal.shares_waves(octave_up, labels)
+    assert (shares.odd < 0.01).all() and (shares.harmonic > 0.9).all()
+    sal.set_odd_targets(np.full(CFG.num_pitches, 0.4))
+    assert (
+        sal.losses(
+            waves_to_images(_tones(pitches), CFG.spectral), labels, 0.9
+        ).odd.item()
+        == 0.0
+    )
+    x = waves_to_images(octave_up, CFG.spectral).requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.odd.item() > 0.35 and terms.odd_share.shape == (3,)
+    terms.odd.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+    with pytest.raises(ValueError, match="odd targets"):
+        sal.set_odd_targets(np.full(CFG.num_pitches + 1, 0.4))
+
+
 def test_pooled_quantiles_share_a_register():
     values = np.array([0.0, 1.0, 0.5, 0.9])
     labels = np.array([0, 1, 5, 5])
@@ -362,6 +395,7 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
         ("envelope_weight", "envelope_quantile", 0.5),
         ("tuning_weight", "tuning_quantile", 0.0),
         ("time_weight", "time_quantile", 0.5),
+        ("odd_weight", "odd_quantile", 1.0),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):

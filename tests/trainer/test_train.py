@@ -421,6 +421,8 @@ def test_classifier_check_scores_both_generators(features_for):
             "fundamental_share_ema",
             "tuned_share_g",
             "tuned_share_ema",
+            "odd_share_g",
+            "odd_share_ema",
         }
         assert all(0.0 <= v <= 1.0 for v in got.values())
         assert t.G.training  # the check leaves the generator as it was
@@ -454,6 +456,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             envelope_weight=0.0,
             tuning_weight=0.0,
             time_weight=0.0,
+            odd_weight=0.0,
         ),
         feats.images,
         feats.pitches,
@@ -468,6 +471,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             envelope_weight=5.0,
             tuning_weight=20.0,
             time_weight=5.0,
+            odd_weight=10.0,
         ),
         feats.images,
         feats.pitches,
@@ -491,3 +495,6 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     time_low, time_high = first.salience.time_low, first.salience.time_high
     assert (time_low <= time_high).all() and (time_high < 1).any()
     assert 0.0 <= out["time_g"] <= 2.0
+    odd = first.salience.odd_target
+    assert odd.max() <= 1 and (odd > 0).sum() > 1
+    assert 0.0 <= out["odd_g"] <= float(odd.max()) and 0.0 <= out["odd_share_g"] <= 1.0
