@@ -27,6 +27,7 @@ __all__ = [
     "TRAIN_PRESETS",
     "LOSSES",
     "AUGMENTS",
+    "SOUND_WEIGHTS",
     "get_train_config",
     "train_config_names",
 ]
@@ -37,7 +38,7 @@ _SCHEDULES = ("images", "time")
 _PITCH_SAMPLING = ("data", "uniform")
 _PRECISIONS = ("fp32", "bf16", "auto")
 # G's losses on where its notes' held power sits (trainer.salience.SoundShares)
-_SOUND_WEIGHTS = (
+SOUND_WEIGHTS = (
     "harmonic_weight",
     "fundamental_weight",
     "envelope_weight",
@@ -152,7 +153,7 @@ class TrainConfig:
         _choice("schedule", self.schedule, _SCHEDULES)
         _choice("fake_pitch_sampling", self.fake_pitch_sampling, _PITCH_SAMPLING)
         _choice("salience_source", self.salience_source, ("mel", "audio"))
-        for key in _SOUND_WEIGHTS:
+        for key in SOUND_WEIGHTS:
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
             if getattr(self, key) > 0 and self.salience_source != "audio":
@@ -214,7 +215,7 @@ class TrainConfig:
     @property
     def sound_terms(self) -> bool:
         """Whether G has any loss on where its notes' held power sits."""
-        return any(getattr(self, key) > 0 for key in _SOUND_WEIGHTS)
+        return any(getattr(self, key) > 0 for key in SOUND_WEIGHTS)
 
     @property
     def adam_reg_ratio(self) -> float:

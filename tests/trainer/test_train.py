@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from instrument.config import get_config
 from instrument.level import CEILING_PEAK
 from trainer.checkpoint import load_checkpoint, save_checkpoint
-from trainer.config import TRAIN_PRESETS, get_train_config
+from trainer.config import SOUND_WEIGHTS, TRAIN_PRESETS, get_train_config
 from trainer.distributed import Dist
 from trainer.export import LEVEL_LATENTS
 from trainer.train import Trainer, apply_overrides
@@ -449,15 +449,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     check = trainer.classifier_check(per_pitch=1)
     assert 0.0 <= check["salience_acc_ema"] <= 1.0
     no_share = Trainer(
-        tc.replace(
-            salience_from_progress=0.0,
-            harmonic_weight=0.0,
-            fundamental_weight=0.0,
-            envelope_weight=0.0,
-            tuning_weight=0.0,
-            time_weight=0.0,
-            odd_weight=0.0,
-        ),
+        tc.replace(salience_from_progress=0.0, **dict.fromkeys(SOUND_WEIGHTS, 0.0)),
         feats.images,
         feats.pitches,
         seed=3,
