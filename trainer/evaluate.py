@@ -183,6 +183,8 @@ def _pct(x: float) -> str:
 
 
 def _spectral_lines(r: dict[str, Any]) -> list[str]:
+    from trainer.metrics import SPECTRAL_KEYS
+
     gen, real = r.get("spectral_by_octave"), r.get("real_spectral_by_octave", {})
     if not gen:
         return []
@@ -198,14 +200,7 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
             f"  {name}: "
             + " / ".join(
                 f"{g[key]:.2f}" + (f" ({rr[key]:.2f})" if key in rr else "")
-                for key in (
-                    "harmonic",
-                    "fundamental",
-                    "above_6f0",
-                    "tuned",
-                    "odd",
-                    "last_eighth",
-                )
+                for key in SPECTRAL_KEYS
             )
         )
     return lines

@@ -42,6 +42,7 @@ __all__ = [
     "pitch_accuracy",
     "accuracy_by_octave",
     "spectral_by_octave",
+    "SPECTRAL_KEYS",
     "note_entropies",
     "pitch_entropy",
     "pooled",
@@ -127,6 +128,10 @@ def accuracy_by_octave(
     return out
 
 
+# what spectral_by_octave reports per octave, in this order
+SPECTRAL_KEYS = ("harmonic", "fundamental", "above_6f0", "tuned", "odd", "last_eighth")
+
+
 def spectral_by_octave(
     waves: np.ndarray, pitches: np.ndarray, spectral: Any, batch: int = 64
 ) -> dict[str, dict[str, float]]:
@@ -158,7 +163,7 @@ def spectral_by_octave(
             sh = sal.shares_waves(w, labels)
             above_6f0 = sh.envelope[:, above:].sum(1)
             parts.append(
-                torch.stack(
+                torch.stack(  # in the order of SPECTRAL_KEYS
                     [
                         sh.harmonic,
                         sh.fundamental,
@@ -175,12 +180,7 @@ def spectral_by_octave(
     for c in np.unique(p // 12):
         med = np.median(values[p // 12 == c], 0)
         out[f"C{c - 1}"] = {
-            "harmonic": float(med[0]),
-            "fundamental": float(med[1]),
-            "above_6f0": float(med[2]),
-            "tuned": float(med[3]),
-            "odd": float(med[4]),
-            "last_eighth": float(med[5]),
+            k: float(v) for k, v in zip(SPECTRAL_KEYS, med, strict=True)
         }
     return out
 

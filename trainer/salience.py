@@ -441,10 +441,7 @@ class AudioSalience(_Salience):
             tuning=F.relu(self.tuning_target[labels] - sh.tuned).mean(),
             odd=F.relu(self.odd_target[labels] - sh.odd).mean(),
             time=outside(sh.time, self.time_low, self.time_high),
-            fraction=sh.harmonic.detach(),
-            fundamental_share=sh.fundamental.detach(),
-            tuned=sh.tuned.detach(),
-            odd_share=sh.odd.detach(),
+            shares=SoundShares(*(x.detach() for x in sh)),
         )
 
 
@@ -481,9 +478,8 @@ class PitchTerms(NamedTuple):
     shortfall of the tuned share below the real notes' own at that pitch
     (``set_tuning_targets``); ``time``: as ``envelope`` for the time shares
     (``set_time_targets``); ``odd``: the mean shortfall of the odd share below the
-    real notes' own at that pitch (``set_odd_targets``); ``fraction``,
-    ``fundamental_share``, ``tuned`` and ``odd_share`` per note, detached, for the
-    logs."""
+    real notes' own at that pitch (``set_odd_targets``); ``shares``: the notes'
+    ``SoundShares``, detached, for the logs."""
 
     ce: torch.Tensor
     harmonic: torch.Tensor
@@ -492,10 +488,7 @@ class PitchTerms(NamedTuple):
     tuning: torch.Tensor
     time: torch.Tensor
     odd: torch.Tensor
-    fraction: torch.Tensor
-    fundamental_share: torch.Tensor
-    tuned: torch.Tensor
-    odd_share: torch.Tensor
+    shares: SoundShares
 
 
 # the harmonic fraction's tolerance: a partial counts within a Gaussian of this many

@@ -162,7 +162,8 @@ class Trainer:
         notes a pitch pooled over +-``pool`` semitones (trainer.salience): their
         ``fundamental_quantile`` of the fundamental share, their ``tuning_quantile``
         of the tuned share, their ``envelope_quantile`` to ``1 - envelope_quantile``
-        of each envelope band, and the same (``time_quantile``) of each time share."""
+        of each envelope band, the same (``time_quantile``) of each time share, and
+        their ``odd_quantile`` of the odd share."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -387,15 +388,15 @@ class Trainer:
             )
             out["salience_g"] = float(terms.ce.detach())
             out["harmonic_g"] = float(terms.harmonic.detach())
-            out["harmonic_fraction_g"] = float(terms.fraction.mean())
+            out["harmonic_fraction_g"] = float(terms.shares.harmonic.mean())
             out["fundamental_g"] = float(terms.fundamental.detach())
-            out["fundamental_share_g"] = float(terms.fundamental_share.mean())
+            out["fundamental_share_g"] = float(terms.shares.fundamental.mean())
             out["envelope_g"] = float(terms.envelope.detach())
             out["tuning_g"] = float(terms.tuning.detach())
-            out["tuned_share_g"] = float(terms.tuned.mean())
+            out["tuned_share_g"] = float(terms.shares.tuned.mean())
             out["time_g"] = float(terms.time.detach())
             out["odd_g"] = float(terms.odd.detach())
-            out["odd_share_g"] = float(terms.odd_share.mean())
+            out["odd_share_g"] = float(terms.shares.odd.mean())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g

@@ -176,7 +176,9 @@ def test_the_harmonic_loss_stops_at_its_target_and_reaches_both_channels(
     labels = torch.tensor(pitches - CFG.pitch_min)
     images = waves_to_images(_tones(pitches), CFG.spectral)
     terms = audio_salience.losses(images, labels, 0.9)
-    assert terms.harmonic.item() == 0.0 and (terms.fraction > 0.9).all()  # real-like
+    assert (
+        terms.harmonic.item() == 0.0 and (terms.shares.harmonic > 0.9).all()
+    )  # real-like
     torch.testing.assert_close(terms.ce, audio_salience.loss(images, labels))
     noisy = images.clone()
     noisy[:, 1] += torch.randn_like(noisy[:, 1])  # partials smeared by the IF
@@ -270,7 +272,7 @@ def test_the_tuning_loss_pulls_a_detuned_note_toward_its_pitch():
     x = waves_to_images(_detuned(82, torch.tensor(-170.0)), CFG.spectral)
     x.requires_grad_(True)
     terms = sal.losses(x, label, 0.9)
-    assert terms.tuning.item() > 0.05 and terms.tuned.shape == (1,)
+    assert terms.tuning.item() > 0.05 and terms.shares.tuned.shape == (1,)
     terms.tuning.backward()
     assert torch.isfinite(x.grad).all() and x.grad[:, 1].abs().sum() > 0
     with pytest.raises(ValueError, match="tuning targets"):
@@ -336,7 +338,7 @@ def test_the_odd_share_hears_the_octave_up():
     )
     x = waves_to_images(octave_up, CFG.spectral).requires_grad_(True)
     terms = sal.losses(x, labels, 0.9)
-    assert terms.odd.item() > 0.35 and terms.odd_share.shape == (3,)
+    assert terms.odd.item() > 0.35 and terms.shares.odd.shape == (3,)
     terms.odd.backward()
     assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
     with pytest.raises(ValueError, match="odd targets"):
