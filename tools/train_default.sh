@@ -60,7 +60,10 @@ resume=()
 # real ones are held level); odd_weight: the odd harmonics' part of the power on the
 # harmonics, at least the real notes' 25th percentile near the same pitch (from 610k
 # images on: the notes torchcrepe heard an octave or two up had their power on the
-# even harmonics)
+# even harmonics); profile_weight: G's running mean share of each harmonic near each
+# pitch drawn to the real notes' mean (from 630k images on: below MIDI 48 the notes
+# held almost nothing on the 2nd harmonic (0.01 of the power, real 0.20) and too much
+# on the 3rd-5th, and torchcrepe heard the 3rd or 5th harmonic as the pitch)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
@@ -70,4 +73,5 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set envelope_weight=5.0 --set envelope_quantile=0.1 \
   --set tuning_weight=10.0 --set tuning_quantile=0.1 \
   --set time_weight=5.0 --set time_quantile=0.1 \
-  --set odd_weight=10.0 --set odd_quantile=0.25 "${resume[@]}"
+  --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=20.0 \
+  "${resume[@]}"

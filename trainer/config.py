@@ -45,6 +45,7 @@ SOUND_WEIGHTS = (
     "tuning_weight",
     "time_weight",
     "odd_weight",
+    "profile_weight",
 )
 
 
@@ -101,6 +102,10 @@ class TrainConfig:
     # same pitch: a note on its even harmonics alone is the octave up; audio only
     odd_weight: float = 0.0
     odd_quantile: float = 0.25
+    # G's loss drawing its notes' mean share of each harmonic (trainer.salience.
+    # PROFILE_EDGES) near each pitch to the real notes' mean: a running mean of G's,
+    # no per-note target (PitchTerms.profile); audio source only
+    profile_weight: float = 0.0
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -280,6 +285,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "time_quantile": 0.1,
         "odd_weight": 10.0,
         "odd_quantile": 0.25,
+        # and their mean share of each harmonic (session 9; from 630k on)
+        "profile_weight": 20.0,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

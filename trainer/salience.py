@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,10 +42,12 @@ __all__ = [
     "AudioSalience",
     "HarmonicSalience",
     "ENVELOPE_EDGES",
+    "PROFILE_EDGES",
     "PitchTerms",
     "SoundShares",
     "envelope_edges",
     "fundamental_mask",
+    "pooled_means",
     "pooled_quantiles",
     "harmonic_mask",
     "tuning_mask",
@@ -276,6 +279,14 @@ class AudioSalience(_Salience):
         self.register_buffer(
             "envelope_high", torch.ones(len(f0), bands), persistent=False
         )
+        # [pitches, bands + 1] the same for the bands of PROFILE_EDGES (one per
+        # harmonic), and per pitch and band the real notes' mean share and a running
+        # mean of G's (set_profile_targets, track_profile): equal until targets come
+        edges = envelope_edges(freqs, f0, PROFILE_EDGES)
+        self.register_buffer("profile_edges", torch.tensor(edges), persistent=False)
+        bands = len(PROFILE_EDGES) - 1
+        for name in ("profile_real", "profile_fake"):
+            self.register_buffer(name, torch.zeros(len(f0), bands), persistent=False)
         # the same for the shares of the whole note's energy in TIME_SEGMENTS
         # (set_time_targets)
         self.register_buffer(
@@ -313,6 +324,48 @@ class AudioSalience(_Salience):
         """Per pitch and segment ``[pitches, TIME_SEGMENTS]`` in 0..1: the range of
         time shares (``time``) outside which G's notes are pushed (``losses``)."""
         self._set_range("time", "time_low", "time_high", low, high)
+
+    def set_profile_targets(self, means: torch.Tensor | np.ndarray) -> None:
+        """Per pitch and band ``[pitches, bands]``: the real notes' mean ``profile``
+        (each row sums to 1; a row of zeros: no real note near, no push). G's
+        running mean starts there (``track_profile``)."""
+        m = torch.as_tensor(np.asarray(means), dtype=torch.float32)
+        shape = self.profile_real.shape
+        sums = m.sum(1) if m.ndim == 2 else m.new_zeros(0)
+        if (
+            m.shape != shape
+            or not ((m >= 0) & (m <= 1)).all()
+            or not ((sums - 1).abs().lt(1e-3) | sums.eq(0)).all()
+        ):
+            raise ValueError(
+                f"profile targets must be a {list(shape)} array of shares in 0..1, "
+                "each row summing to 1 (or 0 where no real note is near)"
+            )
+        self.profile_real.copy_(m.to(self.profile_real.device))
+        self.profile_fake.copy_(self.profile_real)
+
+    @torch.no_grad()
+    def track_profile(
+        self,
+        profile: torch.Tensor,
+        labels: torch.Tensor,
+        pool: int = 3,
+        decay: float = 0.98,
+    ) -> None:
+        """Fold G's notes' ``profile`` ``[B, bands]`` into its running mean at every
+        pitch within ``pool`` of their own (as the real means are pooled)."""
+        fake = self.profile_fake
+        pitches = torch.arange(len(fake), device=fake.device)
+        rows, at = profile.detach().float(), labels.long().tolist()
+        for row, label in zip(rows, at, strict=True):
+            near = (pitches - label).abs() <= pool
+            fake[near] = decay * fake[near] + (1.0 - decay) * row.to(fake.device)
+
+    def profile_gap(self) -> torch.Tensor:
+        """``[pitches, bands]``: G's running mean profile less the real notes' (0
+        where no real note is near)."""
+        known = self.profile_real.sum(1, keepdim=True) > 0.5
+        return (self.profile_fake - self.profile_real) * known
 
     def _set_floor(self, what: str, name: str, targets: Any) -> None:
         buffer = getattr(self, name)
@@ -364,9 +417,14 @@ class AudioSalience(_Salience):
         on_harmonics = (power * self.harmonic_mask[index]).sum(1)
         return (power * mask[index]).sum(1) / on_harmonics
 
-    def _envelope_of(self, power: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _bands_of(
+        power: torch.Tensor, labels: torch.Tensor, edges: torch.Tensor
+    ) -> torch.Tensor:
+        """``[B, bands]``: each band's share of the power; ``edges`` ``[pitches,
+        bands + 1]`` FFT bins."""
         cumulative = F.pad(power.cumsum(1), (1, 0))  # [B, bins + 1]
-        edges = self.envelope_edges[labels.long().to(power.device)]
+        edges = edges[labels.long().to(power.device)]
         at = cumulative.gather(1, edges)  # power below each edge
         return (at[:, 1:] - at[:, :-1]) / cumulative[:, -1:]
 
@@ -405,7 +463,8 @@ class AudioSalience(_Salience):
             harmonic=self._fraction_of(power, labels, self.harmonic_mask),
             fundamental=self._part_of(power, labels, self.fundamental_mask),
             odd=self._part_of(power, labels, self.odd_mask),
-            envelope=self._envelope_of(power, labels),
+            envelope=self._bands_of(power, labels, self.envelope_edges),
+            profile=self._bands_of(power, labels, self.profile_edges),
             tuned=self._fraction_of(power, labels, self.tuning_mask),
             time=self._time_of(waves),
             power=power,
@@ -427,6 +486,7 @@ class AudioSalience(_Salience):
         sh = self._shares_of(self._waves(images), labels)
         labels = labels.long().to(sh.power.device)
         ce = F.cross_entropy(self._logits(self._scores_of(sh.power)), labels)
+        gap = self.profile_gap()
 
         def outside(
             x: torch.Tensor, low: torch.Tensor, high: torch.Tensor
@@ -441,6 +501,7 @@ class AudioSalience(_Salience):
             tuning=F.relu(self.tuning_target[labels] - sh.tuned).mean(),
             odd=F.relu(self.odd_target[labels] - sh.odd).mean(),
             time=outside(sh.time, self.time_low, self.time_high),
+            profile=(gap[labels] * sh.profile).sum(1).mean(),
             shares=SoundShares(*(x.detach() for x in sh)),
         )
 
@@ -453,13 +514,15 @@ class SoundShares(NamedTuple):
     ``tuned`` ``[B]``, the share under ``tuning_mask`` (near the harmonics, by how
     near); ``time`` ``[B, TIME_SEGMENTS]``, the shares of the whole note's energy in
     equal segments of it; ``odd`` ``[B]``, the odd harmonics' part of the power on
-    the harmonics (``odd_mask``); ``power`` ``[B, bins]``, the held part's power
-    spectrum."""
+    the harmonics (``odd_mask``); ``profile`` ``[B, bands]``, the shares in the
+    bands of ``PROFILE_EDGES`` (one per harmonic); ``power`` ``[B, bins]``, the held
+    part's power spectrum."""
 
     harmonic: torch.Tensor
     fundamental: torch.Tensor
     odd: torch.Tensor
     envelope: torch.Tensor
+    profile: torch.Tensor
     tuned: torch.Tensor
     time: torch.Tensor
     power: torch.Tensor
@@ -478,8 +541,12 @@ class PitchTerms(NamedTuple):
     shortfall of the tuned share below the real notes' own at that pitch
     (``set_tuning_targets``); ``time``: as ``envelope`` for the time shares
     (``set_time_targets``); ``odd``: the mean shortfall of the odd share below the
-    real notes' own at that pitch (``set_odd_targets``); ``shares``: the notes'
-    ``SoundShares``, detached, for the logs."""
+    real notes' own at that pitch (``set_odd_targets``); ``profile``: the notes'
+    ``profile`` weighed by how far G's running mean of it lies above the real notes'
+    mean at their pitch (``set_profile_targets``, ``track_profile``): its gradient
+    moves every note's shares against that gap, so G's mean profile is drawn to the
+    real one while single notes may differ (feature matching, Salimans et al. 2016);
+    ``shares``: the notes' ``SoundShares``, detached, for the logs."""
 
     ce: torch.Tensor
     harmonic: torch.Tensor
@@ -488,6 +555,7 @@ class PitchTerms(NamedTuple):
     tuning: torch.Tensor
     time: torch.Tensor
     odd: torch.Tensor
+    profile: torch.Tensor
     shares: SoundShares
 
 
@@ -593,6 +661,11 @@ TIME_SEGMENTS = 8
 ENVELOPE_EDGES = (0.0, 0.75, 1.5, 3.0, 6.0, 12.0, 24.0, math.inf)
 
 
+# one band per harmonic (1..8, from half-way to the one below to half-way to the
+# next), one below the fundamental and one for all above the 8th
+PROFILE_EDGES = (0.0, *(h + 0.5 for h in range(9)), math.inf)
+
+
 def envelope_edges(
     freqs: np.ndarray, f0: np.ndarray, edges: tuple[float, ...]
 ) -> np.ndarray:
@@ -620,10 +693,27 @@ def pooled_quantiles(
     then per column) over the notes whose label lies within ``pool`` of it
     (neighbouring pitches share a register's timbres, and a pitch alone has few
     notes); 0 where none are."""
+    return _pooled(values, labels, n, pool, lambda v: np.quantile(v, quantile, axis=0))
+
+
+def pooled_means(
+    values: np.ndarray, labels: np.ndarray, n: int, pool: int
+) -> np.ndarray:
+    """As ``pooled_quantiles``, the mean."""
+    return _pooled(values, labels, n, pool, lambda v: v.mean(0))
+
+
+def _pooled(
+    values: np.ndarray,
+    labels: np.ndarray,
+    n: int,
+    pool: int,
+    stat: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
     values, labels = np.asarray(values, np.float64), np.asarray(labels)
     out = np.zeros((n, *values.shape[1:]))
     for j in range(n):
         near = values[np.abs(labels - j) <= pool]
         if len(near):
-            out[j] = np.quantile(near, quantile, axis=0)
+            out[j] = stat(near)
     return out

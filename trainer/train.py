@@ -50,7 +50,12 @@ from trainer.distributed import (
     setup,
     teardown,
 )
-from trainer.salience import AudioSalience, make_salience, pooled_quantiles
+from trainer.salience import (
+    AudioSalience,
+    make_salience,
+    pooled_means,
+    pooled_quantiles,
+)
 from trainer.schedule import Schedule, blend_images
 
 __all__ = ["Trainer", "configure", "run", "apply_overrides", "native_bf16"]
@@ -163,7 +168,8 @@ class Trainer:
         ``fundamental_quantile`` of the fundamental share, their ``tuning_quantile``
         of the tuned share, their ``envelope_quantile`` to ``1 - envelope_quantile``
         of each envelope band, the same (``time_quantile``) of each time share, and
-        their ``odd_quantile`` of the odd share."""
+        their ``odd_quantile`` of the odd share, and their mean profile (one
+        share per harmonic)."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -172,7 +178,8 @@ class Trainer:
             ]
         )
         parts: dict[str, list[torch.Tensor]] = {
-            key: [] for key in ("fundamental", "envelope", "tuned", "time", "odd")
+            key: []
+            for key in ("fundamental", "envelope", "tuned", "time", "odd", "profile")
         }
         with torch.no_grad():
             for chunk in np.array_split(picked, max(1, len(picked) // 32)):
@@ -208,6 +215,9 @@ class Trainer:
             self.salience.set_time_targets(time_low, time_high)
         if tc.odd_weight > 0:
             self.salience.set_odd_targets(odd)
+        profile = pooled_means(real["profile"], labels, n, pool)
+        if tc.profile_weight > 0:
+            self.salience.set_profile_targets(profile)
         self.log(
             f"real-note targets from {len(picked)} notes: fundamental share "
             f"({tc.fundamental_quantile:.0%}) lowest pitch {fundamental[0]:.2f}, "
@@ -220,7 +230,9 @@ class Trainer:
             f"({tc.time_quantile:.0%}-{1 - tc.time_quantile:.0%}) in the middle "
             f"{time_low[n // 2, -1]:.3f}-{time_high[n // 2, -1]:.3f}; odd share "
             f"({tc.odd_quantile:.0%}) lowest {odd[0]:.2f}, middle {odd[n // 2]:.2f}, "
-            f"highest {odd[-1]:.2f}"
+            f"highest {odd[-1]:.2f}; mean share of harmonics 1/2/3 at the lowest "
+            f"pitch {'/'.join(f'{x:.2f}' for x in profile[0, 1:4])}, middle "
+            f"{'/'.join(f'{x:.2f}' for x in profile[n // 2, 1:4])}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -385,7 +397,13 @@ class Trainer:
                 + tc.tuning_weight * terms.tuning
                 + tc.time_weight * terms.time
                 + tc.odd_weight * terms.odd
+                + tc.profile_weight * terms.profile
             )
+            if tc.profile_weight > 0:
+                self.salience.track_profile(terms.shares.profile, y_fake)
+                gap = self.salience.profile_gap().abs().sum(1)
+                out["profile_g"] = float(terms.profile.detach())
+                out["profile_gap_g"] = float(gap.mean())
             out["salience_g"] = float(terms.ce.detach())
             out["harmonic_g"] = float(terms.harmonic.detach())
             out["harmonic_fraction_g"] = float(terms.shares.harmonic.mean())

@@ -10,11 +10,12 @@ import torch
 
 from instrument.config import get_config
 from instrument.spectral import waves_to_images
-from trainer.config import TrainConfig
+from trainer.config import SOUND_WEIGHTS, TrainConfig
 from trainer.salience import (
     ENVELOPE_EDGES,
     HARMONIC_CAP,
     HARMONIC_WIDTH_CENTS,
+    PROFILE_EDGES,
     TIME_SEGMENTS,
     AudioSalience,
     HarmonicSalience,
@@ -23,6 +24,7 @@ from trainer.salience import (
     harmonic_mask,
     make_salience,
     odd_mask,
+    pooled_means,
     pooled_quantiles,
     tuning_mask,
 )
@@ -350,6 +352,49 @@ def test_pooled_quantiles_share_a_register():
     labels = np.array([0, 1, 5, 5])
     got = pooled_quantiles(values, labels, 8, 0.5, 1)
     np.testing.assert_allclose(got, [0.5, 0.5, 1.0, 0.0, 0.7, 0.7, 0.7, 0.0])
+    got = pooled_means(np.stack([values, 1 - values], 1), labels, 8, 1)
+    np.testing.assert_allclose(got[:, 0], [0.5, 0.5, 1.0, 0.0, 0.7, 0.7, 0.7, 0.0])
+    np.testing.assert_allclose(got[:, 1], [0.5, 0.5, 0.0, 0.0, 0.3, 0.3, 0.3, 0.0])
+
+
+def test_the_profile_draws_the_mean_share_of_each_harmonic_to_the_real_one():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    pitches = np.array([36, 40, 60])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    # 1/h amplitudes: harmonic h holds (1/h**2) / sum(1/k**2) of the power
+    bands = sal.shares_waves(_tones(pitches), labels).profile
+    assert bands.shape == (3, len(PROFILE_EDGES) - 1)
+    torch.testing.assert_close(bands.sum(1), torch.ones(3), atol=1e-4, rtol=0)
+    assert (bands[:, 0] < 0.01).all() and (bands[:, 1] > 0.55).all()
+    assert (bands[:, 2] > 0.12).all() and (bands[:, 2] < 0.18).all()
+    # the note an octave up (harmonics 2, 4, 6, ...): nothing on the 1st or 3rd
+    octave_up = waves_to_images(_tones(pitches + 12), CFG.spectral)
+    up = sal.shares(octave_up, labels).profile
+    assert (
+        (up[:, 1] < 0.01).all() and (up[:, 3] < 0.01).all() and (up[:, 2] > 0.5).all()
+    )
+    # the real notes' mean is the clean tones' own (through the representation)
+    clean = waves_to_images(_tones(pitches), CFG.spectral)
+    means = torch.zeros(CFG.num_pitches, len(PROFILE_EDGES) - 1)
+    means[:, 1] = 1.0
+    means[labels] = sal.shares(clean, labels).profile
+    sal.set_profile_targets(means)
+    assert sal.losses(octave_up, labels, 0.9).profile.item() == 0.0  # no gap yet
+    # G's notes have been an octave up: its running mean moves there near their
+    # pitches (+-3 semitones) and nowhere else
+    for _ in range(200):
+        sal.track_profile(up, labels)
+    gap = sal.profile_fake - sal.profile_real
+    assert gap[labels, 2].min() > 0.3 and gap[labels, 1].max() < -0.3
+    assert gap[40 - CFG.pitch_min + 3].abs().sum() > 0.5
+    assert gap[40 - CFG.pitch_min + 4 : 60 - CFG.pitch_min - 3].abs().max() == 0.0
+    x = octave_up.clone().requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.profile.item() > sal.losses(clean, labels, 0.9).profile.item() + 0.3
+    terms.profile.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+    with pytest.raises(ValueError, match="profile targets"):
+        sal.set_profile_targets(means * 2)  # rows summing to 2
 
 
 def test_envelope_edges_are_bins_at_multiples_of_f0():
@@ -398,9 +443,11 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
         ("tuning_weight", "tuning_quantile", 0.0),
         ("time_weight", "time_quantile", 0.5),
         ("odd_weight", "odd_quantile", 1.0),
+        ("profile_weight", "profile_weight", -1.0),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):
+    assert weight in SOUND_WEIGHTS
     with pytest.raises(ValueError, match=f"{weight} needs"):
         TrainConfig("t", "quarter_2s", **{weight: 1.0}, salience_source="mel")
     with pytest.raises(ValueError, match=setting):

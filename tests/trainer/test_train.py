@@ -464,6 +464,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             tuning_weight=20.0,
             time_weight=5.0,
             odd_weight=10.0,
+            profile_weight=20.0,
         ),
         feats.images,
         feats.pitches,
@@ -490,3 +491,11 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     odd = first.salience.odd_target
     assert odd.max() <= 1 and (odd > 0).sum() > 1
     assert 0.0 <= out["odd_g"] <= float(odd.max()) and 0.0 <= out["odd_share_g"] <= 1.0
+    real = first.salience.profile_real
+    known = real.sum(1) > 0  # the test set's pitches and those within 3 of them
+    assert 1 < known.sum() < len(real)
+    torch.testing.assert_close(real[known].sum(1), torch.ones(int(known.sum())))
+    assert real[:, 1].max() > 0.2  # the real notes hold power on the fundamental
+    # the first step's gap is 0, and its notes then move G's running mean off it
+    assert out["profile_g"] == 0.0 and out["profile_gap_g"] > 0.0
+    assert np.isfinite(first.step()["profile_g"])
