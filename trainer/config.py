@@ -46,6 +46,7 @@ SOUND_WEIGHTS = (
     "time_weight",
     "odd_weight",
     "profile_weight",
+    "late_weight",
 )
 
 
@@ -106,6 +107,11 @@ class TrainConfig:
     # PROFILE_EDGES) near each pitch to the real notes' mean: a running mean of G's,
     # no per-note target (PitchTerms.profile); audio source only
     profile_weight: float = 0.0
+    # G's loss on the share of a later part of its notes' power on the harmonics
+    # (trainer.salience.AudioSalience's late part, whatever its level), below the
+    # late_quantile of the real notes' near the same pitch; audio source only
+    late_weight: float = 0.0
+    late_quantile: float = 0.1
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -166,7 +172,12 @@ class TrainConfig:
                     f"{key} needs salience_source 'audio' (the notes' sound), "
                     f"got {self.salience_source!r}"
                 )
-        for key in ("fundamental_quantile", "tuning_quantile", "odd_quantile"):
+        for key in (
+            "fundamental_quantile",
+            "tuning_quantile",
+            "odd_quantile",
+            "late_quantile",
+        ):
             if not 0.0 < getattr(self, key) < 1.0:
                 raise ValueError(f"{key} must be in (0, 1), got {getattr(self, key)}")
         for key in ("envelope_quantile", "time_quantile"):
@@ -285,8 +296,11 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "time_quantile": 0.1,
         "odd_weight": 10.0,
         "odd_quantile": 0.25,
-        # and their mean share of each harmonic (session 9; from 630k on)
+        # and their mean share of each harmonic, and the harmonics' share late in
+        # the note (session 9; from 630k/640k on)
         "profile_weight": 20.0,
+        "late_weight": 5.0,
+        "late_quantile": 0.1,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

@@ -129,7 +129,15 @@ def accuracy_by_octave(
 
 
 # what spectral_by_octave reports per octave, in this order
-SPECTRAL_KEYS = ("harmonic", "fundamental", "above_6f0", "tuned", "odd", "last_eighth")
+SPECTRAL_KEYS = (
+    "harmonic",
+    "fundamental",
+    "above_6f0",
+    "tuned",
+    "odd",
+    "last_eighth",
+    "late_harmonic",
+)
 
 
 def spectral_by_octave(
@@ -140,8 +148,10 @@ def spectral_by_octave(
     on the pitch's harmonics), ``fundamental`` (the first harmonic's part of that)
     ``above_6f0`` (share above 6 times the fundamental), ``tuned`` (share near the
     harmonics, by how near: ``trainer.salience.tuning_mask``), ``odd`` (the odd
-    harmonics' part of the power on the harmonics) and ``last_eighth``
-    (the last eighth's share of the whole note's energy: 1/8 when held level).
+    harmonics' part of the power on the harmonics), ``last_eighth``
+    (the last eighth's share of the whole note's energy: 1/8 when held level) and
+    ``late_harmonic`` (the share on the harmonics of a later part of the note,
+    whatever its level).
 
     Why: a note heard an octave up has its power on harmonics 2-4, not on the
     fundamental; a whistle above a note puts it far above; both pass a harmonic
@@ -171,6 +181,7 @@ def spectral_by_octave(
                         sh.tuned,
                         sh.odd,
                         sh.time[:, -1],
+                        sh.late,
                     ],
                     1,
                 ).numpy()

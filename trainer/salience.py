@@ -207,6 +207,7 @@ class AudioSalience(_Salience):
         compress: float = 1.0,
         between: float = 1.0,
         span: tuple[float, float] = (0.03, 0.6),
+        late: float = 0.4,
         width: float = 15.0,
         sharpness: float = 4.0,
     ) -> None:
@@ -218,6 +219,13 @@ class AudioSalience(_Salience):
         self.first = int(span[0] * n)
         self.last = max(self.first + 16, int(span[1] * n))
         length = self.last - self.first
+        # the late part: as long as the held one (the same FFT bins), from ``late``
+        # of the note or as late as the note allows. Why: the held part's power is
+        # ruled by the loud onset; at 630k images the generator's notes, quiet after
+        # it, held a median 0.56-0.89 of the late part's power on the harmonics (the
+        # real notes 0.97-1.00), which torchcrepe, weighing every frame alike, heard
+        # (docs/MODEL.md, session 9)
+        self.late_first = max(0, min(int(late * n), n - length))
         self.compress = float(compress)
         self.sharpness = float(sharpness)
         self.register_buffer(
@@ -260,8 +268,10 @@ class AudioSalience(_Salience):
         # per pitch: the least tuned share G is asked for (0: no push) until
         # set_tuning_targets gives the real notes' own
         self.register_buffer("tuning_target", torch.zeros(len(f0)), persistent=False)
-        # and the least odd share (set_odd_targets)
+        # and the least odd share (set_odd_targets), and the least harmonic share of
+        # the late part (set_late_targets)
         self.register_buffer("odd_target", torch.zeros(len(f0)), persistent=False)
+        self.register_buffer("late_target", torch.zeros(len(f0)), persistent=False)
         # per pitch: the least fundamental share G is asked for (0: no push) until
         # set_fundamental_targets gives the real notes' own
         self.register_buffer(
@@ -310,6 +320,11 @@ class AudioSalience(_Salience):
         """Per pitch ``[pitches]`` in 0..1: the odd share (``odd_mask``) below which
         G's notes of that pitch are pushed (``losses``)."""
         self._set_floor("odd", "odd_target", targets)
+
+    def set_late_targets(self, targets: torch.Tensor | np.ndarray) -> None:
+        """Per pitch ``[pitches]`` in 0..1: the late part's harmonic share (``late``)
+        below which G's notes of that pitch are pushed (``losses``)."""
+        self._set_floor("late", "late_target", targets)
 
     def set_envelope_targets(
         self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
@@ -396,9 +411,11 @@ class AudioSalience(_Salience):
         lo_buf.copy_(lo.to(lo_buf.device))
         hi_buf.copy_(hi.to(hi_buf.device))
 
-    def _power(self, waves: torch.Tensor) -> torch.Tensor:
-        """Power spectrum ``[B, bins]`` of the notes' held part."""
-        held = waves[:, self.first : self.last].float() * self.window
+    def _power(self, waves: torch.Tensor, first: int | None = None) -> torch.Tensor:
+        """Power spectrum ``[B, bins]`` of the notes' held part (or of as long a part
+        from sample ``first``)."""
+        first = self.first if first is None else first
+        held = waves[:, first : first + len(self.window)].float() * self.window
         return torch.fft.rfft(held, dim=-1).abs().square().clamp_min(1e-12)
 
     def _scores_of(self, power: torch.Tensor) -> torch.Tensor:
@@ -465,6 +482,9 @@ class AudioSalience(_Salience):
             odd=self._part_of(power, labels, self.odd_mask),
             envelope=self._bands_of(power, labels, self.envelope_edges),
             profile=self._bands_of(power, labels, self.profile_edges),
+            late=self._fraction_of(
+                self._power(waves, self.late_first), labels, self.harmonic_mask
+            ),
             tuned=self._fraction_of(power, labels, self.tuning_mask),
             time=self._time_of(waves),
             power=power,
@@ -500,6 +520,7 @@ class AudioSalience(_Salience):
             envelope=outside(sh.envelope, self.envelope_low, self.envelope_high),
             tuning=F.relu(self.tuning_target[labels] - sh.tuned).mean(),
             odd=F.relu(self.odd_target[labels] - sh.odd).mean(),
+            late=F.relu(self.late_target[labels] - sh.late).mean(),
             time=outside(sh.time, self.time_low, self.time_high),
             profile=(gap[labels] * sh.profile).sum(1).mean(),
             shares=SoundShares(*(x.detach() for x in sh)),
@@ -515,8 +536,10 @@ class SoundShares(NamedTuple):
     near); ``time`` ``[B, TIME_SEGMENTS]``, the shares of the whole note's energy in
     equal segments of it; ``odd`` ``[B]``, the odd harmonics' part of the power on
     the harmonics (``odd_mask``); ``profile`` ``[B, bands]``, the shares in the
-    bands of ``PROFILE_EDGES`` (one per harmonic); ``power`` ``[B, bins]``, the held
-    part's power spectrum."""
+    bands of ``PROFILE_EDGES`` (one per harmonic); ``late`` ``[B]``, the share on the
+    harmonics of a later part of the note, as long as the held one (from ``late`` of
+    the note), whatever its level; ``power`` ``[B, bins]``, the held part's power
+    spectrum."""
 
     harmonic: torch.Tensor
     fundamental: torch.Tensor
@@ -525,6 +548,7 @@ class SoundShares(NamedTuple):
     profile: torch.Tensor
     tuned: torch.Tensor
     time: torch.Tensor
+    late: torch.Tensor
     power: torch.Tensor
 
 
@@ -545,8 +569,10 @@ class PitchTerms(NamedTuple):
     ``profile`` weighed by how far G's running mean of it lies above the real notes'
     mean at their pitch (``set_profile_targets``, ``track_profile``): its gradient
     moves every note's shares against that gap, so G's mean profile is drawn to the
-    real one while single notes may differ (feature matching, Salimans et al. 2016);
-    ``shares``: the notes' ``SoundShares``, detached, for the logs."""
+        single notes may differ (feature matching, Salimans et al. 2016);
+    ``late``: the mean shortfall of the late part's harmonic share below the real
+    notes' own at that pitch (``set_late_targets``); ``shares``: the notes'
+    ``SoundShares``, detached, for the logs."""
 
     ce: torch.Tensor
     harmonic: torch.Tensor
@@ -556,6 +582,7 @@ class PitchTerms(NamedTuple):
     time: torch.Tensor
     odd: torch.Tensor
     profile: torch.Tensor
+    late: torch.Tensor
     shares: SoundShares
 
 

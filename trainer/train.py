@@ -168,8 +168,8 @@ class Trainer:
         ``fundamental_quantile`` of the fundamental share, their ``tuning_quantile``
         of the tuned share, their ``envelope_quantile`` to ``1 - envelope_quantile``
         of each envelope band, the same (``time_quantile``) of each time share, and
-        their ``odd_quantile`` of the odd share, and their mean profile (one
-        share per harmonic)."""
+        their ``odd_quantile`` of the odd share, their mean profile (one share per
+        harmonic), and their ``late_quantile`` of the late part's harmonic share."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -179,7 +179,15 @@ class Trainer:
         )
         parts: dict[str, list[torch.Tensor]] = {
             key: []
-            for key in ("fundamental", "envelope", "tuned", "time", "odd", "profile")
+            for key in (
+                "fundamental",
+                "envelope",
+                "tuned",
+                "time",
+                "odd",
+                "profile",
+                "late",
+            )
         }
         with torch.no_grad():
             for chunk in np.array_split(picked, max(1, len(picked) // 32)):
@@ -215,6 +223,9 @@ class Trainer:
             self.salience.set_time_targets(time_low, time_high)
         if tc.odd_weight > 0:
             self.salience.set_odd_targets(odd)
+        late = near("late", tc.late_quantile)
+        if tc.late_weight > 0:
+            self.salience.set_late_targets(late)
         profile = pooled_means(real["profile"], labels, n, pool)
         if tc.profile_weight > 0:
             self.salience.set_profile_targets(profile)
@@ -232,7 +243,9 @@ class Trainer:
             f"({tc.odd_quantile:.0%}) lowest {odd[0]:.2f}, middle {odd[n // 2]:.2f}, "
             f"highest {odd[-1]:.2f}; mean share of harmonics 1/2/3 at the lowest "
             f"pitch {'/'.join(f'{x:.2f}' for x in profile[0, 1:4])}, middle "
-            f"{'/'.join(f'{x:.2f}' for x in profile[n // 2, 1:4])}"
+            f"{'/'.join(f'{x:.2f}' for x in profile[n // 2, 1:4])}; the late part's "
+            f"harmonic share ({tc.late_quantile:.0%}) lowest {late[0]:.2f}, middle "
+            f"{late[n // 2]:.2f}, highest {late[-1]:.2f}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -398,6 +411,7 @@ class Trainer:
                 + tc.time_weight * terms.time
                 + tc.odd_weight * terms.odd
                 + tc.profile_weight * terms.profile
+                + tc.late_weight * terms.late
             )
             if tc.profile_weight > 0:
                 self.salience.track_profile(terms.shares.profile, y_fake)
@@ -415,6 +429,8 @@ class Trainer:
             out["time_g"] = float(terms.time.detach())
             out["odd_g"] = float(terms.odd.detach())
             out["odd_share_g"] = float(terms.shares.odd.mean())
+            out["late_g"] = float(terms.late.detach())
+            out["late_share_g"] = float(terms.shares.late.mean())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g

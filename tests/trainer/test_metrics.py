@@ -67,6 +67,7 @@ def test_spectral_by_octave_tells_a_note_from_its_octave():
     assert got["C5"]["above_6f0"] < 0.1  # 1/h: little power past the 6th
     assert got["C5"]["tuned"] > 0.97 and 0.65 < got["C5"]["odd"] < 0.85
     assert got["C5"]["last_eighth"] == pytest.approx(1 / 8, abs=0.01)  # held level
+    assert got["C5"]["late_harmonic"] > 0.97
     # C3: median of a full note and the same without its fundamental
     assert 0.2 < got["C3"]["fundamental"] < 0.45
 

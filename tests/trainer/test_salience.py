@@ -434,6 +434,36 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
         sal.set_envelope_targets(high_t, low_t)  # low above high
 
 
+def test_the_late_share_hears_a_quiet_rest_that_is_not_the_note():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    n = CFG.spectral.audio_length
+    assert sal.late_first == int(0.4 * n) and sal.late_first + len(sal.window) <= n
+    pitches = np.array([40, 60, 78])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    clean = _tones(pitches)
+    # as the 630k generator played MIDI 72 up: a loud onset, then a rest 40 dB down
+    # that is noise, not the note
+    t = torch.arange(n) / CFG.spectral.sample_rate
+    noise = torch.randn(3, n, generator=torch.Generator().manual_seed(0))
+    faded = clean * (t < 0.3) + 0.01 * clean.abs().amax(1, keepdim=True) * noise * (
+        t >= 0.3
+    )
+    good, bad = sal.shares_waves(clean, labels), sal.shares_waves(faded, labels)
+    assert (good.late > 0.97).all() and (bad.late < 0.6).all()
+    # the held part, ruled by the onset, hears much less of it
+    assert (bad.harmonic > bad.late + 0.25).all()
+    sal.set_late_targets(np.full(CFG.num_pitches, 0.9))
+    images = waves_to_images(clean, CFG.spectral)
+    assert sal.losses(images, labels, 0.9).late.item() == 0.0
+    x = waves_to_images(faded, CFG.spectral).requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.late.item() > 0.3 and terms.shares.late.shape == (3,)
+    terms.late.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+    with pytest.raises(ValueError, match="late targets"):
+        sal.set_late_targets(np.full(CFG.num_pitches, 1.5))
+
+
 @pytest.mark.parametrize(
     ("weight", "setting", "bad"),
     [
@@ -444,6 +474,7 @@ def test_the_envelope_tells_a_note_from_a_whistle_above_it():
         ("time_weight", "time_quantile", 0.5),
         ("odd_weight", "odd_quantile", 1.0),
         ("profile_weight", "profile_weight", -1.0),
+        ("late_weight", "late_quantile", 0.0),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):

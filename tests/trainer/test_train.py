@@ -465,6 +465,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             time_weight=5.0,
             odd_weight=10.0,
             profile_weight=20.0,
+            late_weight=5.0,
         ),
         feats.images,
         feats.pitches,
@@ -499,3 +500,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     # the first step's gap is 0, and its notes then move G's running mean off it
     assert out["profile_g"] == 0.0 and out["profile_gap_g"] > 0.0
     assert np.isfinite(first.step()["profile_g"])
+    late = first.salience.late_target
+    assert late.max() <= 1 and (late[late > 0] > 0.5).all()  # real: held clean
+    assert 0.0 <= out["late_g"] <= float(late.max())
+    assert 0.0 <= out["late_share_g"] <= 1.0
