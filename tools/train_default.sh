@@ -63,7 +63,8 @@ resume=()
 # even harmonics); profile_weight: G's running mean share of each harmonic near each
 # pitch drawn to the real notes' mean (from 630k images on: below MIDI 48 the notes
 # held almost nothing on the 2nd harmonic (0.01 of the power, real 0.20) and too much
-# on the 3rd-5th, and torchcrepe heard the 3rd or 5th harmonic as the pitch);
+# on the 3rd-5th, and torchcrepe heard the 3rd or 5th harmonic as the pitch; 20 to
+# 660k, where the summed gap had only gone from 0.44 to 0.42, then 50);
 # late_weight: the share of power on the harmonics of a later part of the note (from
 # 0.4 of it, whatever its level), at least the real notes' 10th percentile near the
 # same pitch (from 640k images on: after a loud onset the notes' quiet rest held a
@@ -77,6 +78,6 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set envelope_weight=5.0 --set envelope_quantile=0.1 \
   --set tuning_weight=10.0 --set tuning_quantile=0.1 \
   --set time_weight=5.0 --set time_quantile=0.1 \
-  --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=20.0 \
+  --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=50.0 \
   --set late_weight=5.0 --set late_quantile=0.1 \
   "${resume[@]}"

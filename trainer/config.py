@@ -297,8 +297,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "odd_weight": 10.0,
         "odd_quantile": 0.25,
         # and their mean share of each harmonic, and the harmonics' share late in
-        # the note (session 9; from 630k/640k on)
-        "profile_weight": 20.0,
+        # the note (session 9; from 630k/640k on; profile 20 to 660k)
+        "profile_weight": 50.0,
         "late_weight": 5.0,
         "late_quantile": 0.1,
         "fake_pitch_sampling": "uniform",
