@@ -217,8 +217,7 @@ class AudioSalience(_Salience):
         self.transform = SpectralTransform(spectral)
         n = spectral.audio_length
         self.first = int(span[0] * n)
-        self.last = max(self.first + 16, int(span[1] * n))
-        length = self.last - self.first
+        length = max(16, int(span[1] * n) - self.first)
         # the late part: as long as the held one (the same FFT bins), from ``late``
         # of the note or as late as the note allows. Why: the held part's power is
         # ruled by the loud onset; at 630k images the generator's notes, quiet after
