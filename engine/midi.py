@@ -70,6 +70,9 @@ _MIDO_API_NAMES = {
     "MACOSX_CORE": "coremidi",
     "WINDOWS_MM": "winmm",
 }
+# how long the watcher lets a graph change (a port that disappeared) settle before it
+# closes its own port (see ``MidiInput._check``)
+GRAPH_SETTLE_S = 0.2
 _PLATFORM_ORDER = {"linux": ("alsa", "jack"), "darwin": ("coremidi", "jack")}
 
 
@@ -335,6 +338,11 @@ class MidiInput:
     def _check(self, ports: list[str]) -> None:
         present = self._find(ports) is not None
         if self.is_open and self.port_name not in ports:
+            # JACK2's client library walks the port list for the latency notification
+            # after a graph change on its own thread, unlocked: unregistering our port
+            # in the same moment can crash the process. Let the change settle first.
+            if self._stop.wait(GRAPH_SETTLE_S):
+                return
             self.close()
             self.disconnects += 1
             self._on_status(f"MIDI port {self.port_name!r} disappeared; waiting for it")

@@ -31,6 +31,19 @@ from engine.midi import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def settle() -> None:
+    """Wait a few JACK cycles after a graph change (a new connection, a port removed).
+
+    JACK applies a new connection from a later cycle on (bytes sent before are lost),
+    and JACK2's client library walks a client's port list for the latency notification
+    that follows a graph change on its own thread, unlocked: a port unregistered at the
+    same moment crashed the process (SIGSEGV in ``JackClient::HandleLatencyCallback``,
+    1 in ~200 tries here; none in 500 with this wait). A keyboard's user never connects
+    and plays, or unplugs and quits, within one cycle.
+    """
+    time.sleep(0.2)
+
+
 class Sink:
     """Collects pushed events (the engine's ``push_event`` contract)."""
 
@@ -127,6 +140,7 @@ def test_virtual_port_receives_from_another_process(jack_server):
             "import mido, time\n"
             "mido.set_backend('mido.backends.rtmidi/UNIX_JACK')\n"
             "with mido.open_output('h2b-synth:h2b_in') as out:\n"
+            "    time.sleep(0.2)\n"
             "    out.send(mido.Message('note_on', note=64, velocity=80, channel=1))\n"
             "    out.send(mido.Message('pitchwheel', pitch=4096, channel=1))\n"
             "    out.send(mido.Message('note_off', note=64, channel=1))\n"
@@ -147,6 +161,7 @@ def test_malformed_bytes_over_jack_are_counted(jack_server):
         out = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="h2b-tx")
         ports = out.get_ports()
         out.open_port(next(i for i, p in enumerate(ports) if p == "h2b-rx:h2b_bad"))
+        settle()
         for packet in ([0x90, 200, 10], [0x90, 60], [0x45, 0x10], [0xF7]):
             out.send_message(packet)
         out.send_message([0x91, 61, 100])  # channel 2: filtered out, not malformed
@@ -154,6 +169,7 @@ def test_malformed_bytes_over_jack_are_counted(jack_server):
         assert sink.wait_for(1)
         out.close_port()
         out.delete()
+        settle()
     assert sink.events == [NoteOn(60, 100, 0)]
     assert (m.malformed, m.ignored, m.received) == (4, 1, 2)
 
@@ -184,6 +200,7 @@ def test_port_that_disappears_is_reopened_when_it_returns(jack_server):
     midi.start_watcher(poll_s=0.05)
     try:
         assert midi.port_name == "h2b-keyboard:keys"
+        settle()
         keyboard.send_message([0x90, 60, 100])
         assert sink.wait_for(1)
         keyboard.close_port()
@@ -196,6 +213,7 @@ def test_port_that_disappears_is_reopened_when_it_returns(jack_server):
         while midi.reconnects == 0 and time.monotonic() < deadline + 10:
             time.sleep(0.02)
         assert midi.reconnects == 1 and midi.is_open
+        settle()
         keyboard.send_message([0x90, 62, 100])
         assert sink.wait_for(2)
     finally:
