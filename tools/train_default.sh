@@ -68,7 +68,13 @@ resume=()
 # late_weight: the share of power on the harmonics of a later part of the note (from
 # 0.4 of it, whatever its level), at least the real notes' 10th percentile near the
 # same pitch (from 640k images on: after a loud onset the notes' quiet rest held a
-# median 0.56-0.89 of its power on the harmonics, the real notes 0.97-1.00)
+# median 0.56-0.89 of its power on the harmonics, the real notes 0.97-1.00);
+# presence_weight: the log of the share of power on each of the first two harmonics,
+# at least the log of the real notes' 40th percentile near the same pitch (from 660k
+# images on: below MIDI 36 the notes held a median 0.004 of their power on the 2nd
+# harmonic (real 0.12) and torchcrepe heard the 3rd, 19 semitones up; a share's
+# gradient vanishes with the harmonic's power, which is why the profile term could
+# not raise it; the log's does not)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
@@ -80,4 +86,5 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set time_weight=5.0 --set time_quantile=0.1 \
   --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=50.0 \
   --set late_weight=5.0 --set late_quantile=0.1 \
+  --set presence_weight=2.0 --set presence_quantile=0.4 \
   "${resume[@]}"

@@ -47,6 +47,7 @@ SOUND_WEIGHTS = (
     "odd_weight",
     "profile_weight",
     "late_weight",
+    "presence_weight",
 )
 
 
@@ -112,6 +113,12 @@ class TrainConfig:
     # late_quantile of the real notes' near the same pitch; audio source only
     late_weight: float = 0.0
     late_quantile: float = 0.1
+    # G's loss on the log of its notes' share of power on each of their first
+    # trainer.salience.PRESENCE_HARMONICS harmonics (profile bands), below the log of
+    # the presence_quantile of the real notes' share near the same pitch: a share's
+    # own gradient vanishes with a harmonic's power, a log's does not; audio only
+    presence_weight: float = 0.0
+    presence_quantile: float = 0.4
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -177,6 +184,7 @@ class TrainConfig:
             "tuning_quantile",
             "odd_quantile",
             "late_quantile",
+            "presence_quantile",
         ):
             if not 0.0 < getattr(self, key) < 1.0:
                 raise ValueError(f"{key} must be in (0, 1), got {getattr(self, key)}")

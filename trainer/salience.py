@@ -43,6 +43,7 @@ __all__ = [
     "HarmonicSalience",
     "ENVELOPE_EDGES",
     "PROFILE_EDGES",
+    "PRESENCE_HARMONICS",
     "PitchTerms",
     "SoundShares",
     "envelope_edges",
@@ -296,6 +297,13 @@ class AudioSalience(_Salience):
         bands = len(PROFILE_EDGES) - 1
         for name in ("profile_real", "profile_fake"):
             self.register_buffer(name, torch.zeros(len(f0), bands), persistent=False)
+        # per pitch: the least share of each of the first PRESENCE_HARMONICS profile
+        # bands G is asked for, in log (0: no push) (set_presence_targets)
+        self.register_buffer(
+            "presence_target",
+            torch.zeros(len(f0), PRESENCE_HARMONICS),
+            persistent=False,
+        )
         # the same for the shares of the whole note's energy in TIME_SEGMENTS
         # (set_time_targets)
         self.register_buffer(
@@ -324,6 +332,12 @@ class AudioSalience(_Salience):
         """Per pitch ``[pitches]`` in 0..1: the late part's harmonic share (``late``)
         below which G's notes of that pitch are pushed (``losses``)."""
         self._set_floor("late", "late_target", targets)
+
+    def set_presence_targets(self, targets: torch.Tensor | np.ndarray) -> None:
+        """Per pitch ``[pitches, PRESENCE_HARMONICS]`` in 0..1: the share of total
+        power in each of the first harmonics' profile bands below which G's notes
+        are pushed, in log (0: no push)."""
+        self._set_floor("presence", "presence_target", targets)
 
     def set_envelope_targets(
         self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
@@ -522,6 +536,12 @@ class AudioSalience(_Salience):
             late=F.relu(self.late_target[labels] - sh.late).mean(),
             time=outside(sh.time, self.time_low, self.time_high),
             profile=(gap[labels] * sh.profile).sum(1).mean(),
+            presence=F.relu(
+                torch.log(self.presence_target[labels] + PRESENCE_EPS)
+                - torch.log(sh.profile[:, 1 : 1 + PRESENCE_HARMONICS] + PRESENCE_EPS)
+            )
+            .sum(1)
+            .mean(),
             shares=SoundShares(*(x.detach() for x in sh)),
         )
 
@@ -570,7 +590,13 @@ class PitchTerms(NamedTuple):
     moves every note's shares against that gap, so G's mean profile is drawn to the
         single notes may differ (feature matching, Salimans et al. 2016);
     ``late``: the mean shortfall of the late part's harmonic share below the real
-    notes' own at that pitch (``set_late_targets``); ``shares``: the notes'
+    notes' own at that pitch (``set_late_targets``); ``presence``: per note, the sum
+    over the first ``PRESENCE_HARMONICS`` harmonics' profile bands of how far the
+    log of its share lies below the log of the real notes' own at that pitch
+    (``set_presence_targets``), averaged: in log, so a harmonic that is all but
+    absent still draws a gradient (a share's own vanishes with its power, and the
+    profile term could not raise the 2nd harmonic of the low notes from 0.01 of
+    the power; docs/MODEL.md, session 10); ``shares``: the notes'
     ``SoundShares``, detached, for the logs."""
 
     ce: torch.Tensor
@@ -582,6 +608,7 @@ class PitchTerms(NamedTuple):
     odd: torch.Tensor
     profile: torch.Tensor
     late: torch.Tensor
+    presence: torch.Tensor
     shares: SoundShares
 
 
@@ -690,6 +717,11 @@ ENVELOPE_EDGES = (0.0, 0.75, 1.5, 3.0, 6.0, 12.0, 24.0, math.inf)
 # one band per harmonic (1..8, from half-way to the one below to half-way to the
 # next), one below the fundamental and one for all above the 8th
 PROFILE_EDGES = (0.0, *(h + 0.5 for h in range(9)), math.inf)
+
+# the presence term's harmonics (profile bands 1..PRESENCE_HARMONICS) and the share
+# its logarithm starts from (a band with nothing in it: log(PRESENCE_EPS))
+PRESENCE_HARMONICS = 2
+PRESENCE_EPS = 1e-4
 
 
 def envelope_edges(

@@ -51,6 +51,7 @@ from trainer.distributed import (
     teardown,
 )
 from trainer.salience import (
+    PRESENCE_HARMONICS,
     AudioSalience,
     make_salience,
     pooled_means,
@@ -169,7 +170,8 @@ class Trainer:
         of the tuned share, their ``envelope_quantile`` to ``1 - envelope_quantile``
         of each envelope band, the same (``time_quantile``) of each time share, and
         their ``odd_quantile`` of the odd share, their mean profile (one share per
-        harmonic), and their ``late_quantile`` of the late part's harmonic share."""
+        harmonic), their ``late_quantile`` of the late part's harmonic share, and
+        their ``presence_quantile`` of the first harmonics' shares."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -229,6 +231,9 @@ class Trainer:
         profile = pooled_means(real["profile"], labels, n, pool)
         if tc.profile_weight > 0:
             self.salience.set_profile_targets(profile)
+        presence = near("profile", tc.presence_quantile)[:, 1 : 1 + PRESENCE_HARMONICS]
+        if tc.presence_weight > 0:
+            self.salience.set_presence_targets(presence)
         self.log(
             f"real-note targets from {len(picked)} notes: fundamental share "
             f"({tc.fundamental_quantile:.0%}) lowest pitch {fundamental[0]:.2f}, "
@@ -245,7 +250,10 @@ class Trainer:
             f"pitch {'/'.join(f'{x:.2f}' for x in profile[0, 1:4])}, middle "
             f"{'/'.join(f'{x:.2f}' for x in profile[n // 2, 1:4])}; the late part's "
             f"harmonic share ({tc.late_quantile:.0%}) lowest {late[0]:.2f}, middle "
-            f"{late[n // 2]:.2f}, highest {late[-1]:.2f}"
+            f"{late[n // 2]:.2f}, highest {late[-1]:.2f}; share of harmonics 1/2 "
+            f"({tc.presence_quantile:.0%}) at the lowest pitch "
+            f"{'/'.join(f'{x:.3f}' for x in presence[0])}, middle "
+            f"{'/'.join(f'{x:.3f}' for x in presence[n // 2])}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -412,6 +420,7 @@ class Trainer:
                 + tc.odd_weight * terms.odd
                 + tc.profile_weight * terms.profile
                 + tc.late_weight * terms.late
+                + tc.presence_weight * terms.presence
             )
             if tc.profile_weight > 0:
                 self.salience.track_profile(terms.shares.profile, y_fake)
@@ -431,6 +440,7 @@ class Trainer:
             out["odd_share_g"] = float(terms.shares.odd.mean())
             out["late_g"] = float(terms.late.detach())
             out["late_share_g"] = float(terms.shares.late.mean())
+            out["presence_g"] = float(terms.presence.detach())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g

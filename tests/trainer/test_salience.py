@@ -15,6 +15,7 @@ from trainer.salience import (
     ENVELOPE_EDGES,
     HARMONIC_CAP,
     HARMONIC_WIDTH_CENTS,
+    PRESENCE_HARMONICS,
     PROFILE_EDGES,
     TIME_SEGMENTS,
     AudioSalience,
@@ -397,6 +398,61 @@ def test_the_profile_draws_the_mean_share_of_each_harmonic_to_the_real_one():
         sal.set_profile_targets(means * 2)  # rows summing to 2
 
 
+def _without_second(pitches, level):
+    """``_tones`` whose 2nd harmonic is ``level`` times its usual amplitude."""
+    sp = CFG.spectral
+    t = np.arange(sp.audio_length) / sp.sample_rate
+    f0 = 440.0 * 2 ** ((np.asarray(pitches)[:, None] - 69) / 12)
+    second = np.sin(2 * np.pi * 2 * f0 * t + 2) / 2
+    return _tones(pitches) - (1 - level) * 0.3 * torch.tensor(
+        second * np.exp(-t), dtype=torch.float32
+    ) / torch.tensor(
+        [
+            np.abs(
+                sum(
+                    np.sin(2 * np.pi * h * f * t + h) / h
+                    for h in range(1, int(7000 // f) + 1)
+                )
+            ).max()
+            for f in f0[:, 0]
+        ],
+        dtype=torch.float32,
+    ).unsqueeze(1)
+
+
+def test_the_presence_term_raises_an_absent_harmonic_where_a_share_cannot():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    pitches = np.array([30, 40, 52])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    full = sal.shares_waves(_tones(pitches), labels).profile[:, 2]
+    gone = sal.shares_waves(_without_second(pitches, 0.0), labels).profile[:, 2]
+    assert (full > 0.1).all() and (gone < 1e-3).all()  # 1/h: 2nd holds ~0.15
+    targets = np.zeros((CFG.num_pitches, PRESENCE_HARMONICS))
+    targets[:, 1] = 0.05  # the 2nd harmonic's band: at least 5 % of the power
+    sal.set_presence_targets(targets)
+    images = waves_to_images(_tones(pitches), CFG.spectral)
+    assert sal.losses(images, labels, 0.9).presence.item() == 0.0
+    # the further the harmonic is gone, the more (the log), and the gradient on the
+    # magnitudes does not shrink with it as the share's does
+    grads = {}
+    for level in (0.3, 0.01):
+        x = waves_to_images(_without_second(pitches, level), CFG.spectral)
+        x = x.requires_grad_(True)
+        terms = sal.losses(x, labels, 0.9)
+        terms.presence.backward(retain_graph=True)
+        grads[level] = (terms.presence.item(), x.grad[:, 0].abs().sum().item())
+        x.grad = None
+        share = sal.shares(x, labels).profile[:, 2].sum()
+        share.backward()
+        grads[level] += (x.grad[:, 0].abs().sum().item(),)
+    (loss_a, log_a, share_a), (loss_b, log_b, share_b) = grads[0.3], grads[0.01]
+    assert 0 < loss_a < loss_b
+    # measured: the log's falls 4x from 0.3 to 0.01 of the amplitude, the share's 600x
+    assert log_b > 0.1 * log_a and share_b < 0.01 * share_a
+    with pytest.raises(ValueError, match="presence targets"):
+        sal.set_presence_targets(np.full((CFG.num_pitches, PRESENCE_HARMONICS), 2.0))
+
+
 def test_envelope_edges_are_bins_at_multiples_of_f0():
     freqs = np.arange(0, 8001, 2.0)
     got = envelope_edges(freqs, np.array([100.0, 1000.0]), ENVELOPE_EDGES)
@@ -475,6 +531,7 @@ def test_the_late_share_hears_a_quiet_rest_that_is_not_the_note():
         ("odd_weight", "odd_quantile", 1.0),
         ("profile_weight", "profile_weight", -1.0),
         ("late_weight", "late_quantile", 0.0),
+        ("presence_weight", "presence_quantile", 1.0),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):

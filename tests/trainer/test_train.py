@@ -466,6 +466,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             odd_weight=10.0,
             profile_weight=20.0,
             late_weight=5.0,
+            presence_weight=2.0,
         ),
         feats.images,
         feats.pitches,
@@ -504,3 +505,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert late.max() <= 1 and (late[late > 0] > 0.5).all()  # real: held clean
     assert 0.0 <= out["late_g"] <= float(late.max())
     assert 0.0 <= out["late_share_g"] <= 1.0
+    presence = first.salience.presence_target
+    assert presence.shape == (len(real), 2) and presence.max() <= 1
+    assert (presence[:, 0] > 0).sum() > 1  # the real notes' fundamentals are there
+    assert np.isfinite(out["presence_g"]) and out["presence_g"] >= 0.0
