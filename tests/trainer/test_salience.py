@@ -33,16 +33,17 @@ from trainer.salience import (
 CFG = get_config("quarter_2s")
 
 
-def _tones(pitches, brightness=1.0, first=1):
+def _tones(pitches, brightness=1.0, first=1, scale=None):
     """Harmonic notes (amplitude 1/h**brightness from harmonic ``first`` up to
-    7 kHz) with a decay."""
+    7 kHz, harmonic h's times ``scale[h]`` where given) with a decay."""
+    scale = scale or {}
     sp = CFG.spectral
     t = np.arange(sp.audio_length) / sp.sample_rate
     waves = []
     for p in pitches:
         f0 = 440.0 * 2 ** ((p - 69) / 12)
         w = sum(
-            np.sin(2 * np.pi * h * f0 * t + h) / h**brightness
+            np.sin(2 * np.pi * h * f0 * t + h) / h**brightness * scale.get(h, 1.0)
             for h in range(first, int(7000 // f0) + 1)
         )
         waves.append(0.3 * w / np.abs(w).max() * np.exp(-t))
@@ -398,34 +399,12 @@ def test_the_profile_draws_the_mean_share_of_each_harmonic_to_the_real_one():
         sal.set_profile_targets(means * 2)  # rows summing to 2
 
 
-def _without_second(pitches, level):
-    """``_tones`` whose 2nd harmonic is ``level`` times its usual amplitude."""
-    sp = CFG.spectral
-    t = np.arange(sp.audio_length) / sp.sample_rate
-    f0 = 440.0 * 2 ** ((np.asarray(pitches)[:, None] - 69) / 12)
-    second = np.sin(2 * np.pi * 2 * f0 * t + 2) / 2
-    return _tones(pitches) - (1 - level) * 0.3 * torch.tensor(
-        second * np.exp(-t), dtype=torch.float32
-    ) / torch.tensor(
-        [
-            np.abs(
-                sum(
-                    np.sin(2 * np.pi * h * f * t + h) / h
-                    for h in range(1, int(7000 // f) + 1)
-                )
-            ).max()
-            for f in f0[:, 0]
-        ],
-        dtype=torch.float32,
-    ).unsqueeze(1)
-
-
 def test_the_presence_term_raises_an_absent_harmonic_where_a_share_cannot():
     sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
     pitches = np.array([30, 40, 52])
     labels = torch.tensor(pitches - CFG.pitch_min)
     full = sal.shares_waves(_tones(pitches), labels).profile[:, 2]
-    gone = sal.shares_waves(_without_second(pitches, 0.0), labels).profile[:, 2]
+    gone = sal.shares_waves(_tones(pitches, scale={2: 0.0}), labels).profile[:, 2]
     assert (full > 0.1).all() and (gone < 1e-3).all()  # 1/h: 2nd holds ~0.15
     targets = np.zeros((CFG.num_pitches, PRESENCE_HARMONICS))
     targets[:, 1] = 0.05  # the 2nd harmonic's band: at least 5 % of the power
@@ -436,7 +415,7 @@ def test_the_presence_term_raises_an_absent_harmonic_where_a_share_cannot():
     # magnitudes does not shrink with it as the share's does
     grads = {}
     for level in (0.3, 0.01):
-        x = waves_to_images(_without_second(pitches, level), CFG.spectral)
+        x = waves_to_images(_tones(pitches, scale={2: level}), CFG.spectral)
         x = x.requires_grad_(True)
         terms = sal.losses(x, labels, 0.9)
         terms.presence.backward(retain_graph=True)
