@@ -309,6 +309,9 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "profile_weight": 50.0,
         "late_weight": 5.0,
         "late_quantile": 0.1,
+        # and the log of the first two harmonics' shares (session 10; from 660k on)
+        "presence_weight": 2.0,
+        "presence_quantile": 0.4,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",
