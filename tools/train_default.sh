@@ -74,7 +74,10 @@ resume=()
 # images on: below MIDI 36 the notes held a median 0.004 of their power on the 2nd
 # harmonic (real 0.12) and torchcrepe heard the 3rd, 19 semitones up; a share's
 # gradient vanishes with the harmonic's power, which is why the profile term could
-# not raise it; the log's does not)
+# not raise it; the log's does not); late_presence_weight: the same in the late part
+# of the note (from 680k images on: below MIDI 36 the notes held their first three
+# harmonics in the first second only, then moved their power to harmonics 4-8, where
+# the real notes keep it level, and torchcrepe heard those over the held frames)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
@@ -86,5 +89,5 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set time_weight=5.0 --set time_quantile=0.1 \
   --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=50.0 \
   --set late_weight=5.0 --set late_quantile=0.1 \
-  --set presence_weight=2.0 --set presence_quantile=0.4 \
+  --set presence_weight=2.0 --set presence_quantile=0.4 --set late_presence_weight=2.0 \
   "${resume[@]}"

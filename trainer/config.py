@@ -48,6 +48,7 @@ SOUND_WEIGHTS = (
     "profile_weight",
     "late_weight",
     "presence_weight",
+    "late_presence_weight",
 )
 
 
@@ -119,6 +120,10 @@ class TrainConfig:
     # own gradient vanishes with a harmonic's power, a log's does not; audio only
     presence_weight: float = 0.0
     presence_quantile: float = 0.4
+    # the same on the late part of the note (AudioSalience's late part), against the
+    # presence_quantile of the real notes' late shares: a note can hold its first
+    # harmonics in its loud first half only; audio source only
+    late_presence_weight: float = 0.0
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -312,6 +317,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         # and the log of the first two harmonics' shares (session 10; from 660k on)
         "presence_weight": 2.0,
         "presence_quantile": 0.4,
+        # and in the late part of the note (session 11; from 680k on)
+        "late_presence_weight": 2.0,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

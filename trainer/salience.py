@@ -299,11 +299,11 @@ class AudioSalience(_Salience):
             self.register_buffer(name, torch.zeros(len(f0), bands), persistent=False)
         # per pitch: the least share of each of the first PRESENCE_HARMONICS profile
         # bands G is asked for, in log (0: no push) (set_presence_targets)
-        self.register_buffer(
-            "presence_target",
-            torch.zeros(len(f0), PRESENCE_HARMONICS),
-            persistent=False,
-        )
+        # and the same for the late part's profile (set_late_presence_targets)
+        for name in ("presence_target", "late_presence_target"):
+            self.register_buffer(
+                name, torch.zeros(len(f0), PRESENCE_HARMONICS), persistent=False
+            )
         # the same for the shares of the whole note's energy in TIME_SEGMENTS
         # (set_time_targets)
         self.register_buffer(
@@ -338,6 +338,11 @@ class AudioSalience(_Salience):
         power in each of the first harmonics' profile bands below which G's notes
         are pushed, in log (0: no push)."""
         self._set_floor("presence", "presence_target", targets)
+
+    def set_late_presence_targets(self, targets: torch.Tensor | np.ndarray) -> None:
+        """As ``set_presence_targets``, for the late part's profile
+        (``late_profile``)."""
+        self._set_floor("late presence", "late_presence_target", targets)
 
     def set_envelope_targets(
         self, low: torch.Tensor | np.ndarray, high: torch.Tensor | np.ndarray
@@ -488,6 +493,7 @@ class AudioSalience(_Salience):
 
     def _shares_of(self, waves: torch.Tensor, labels: torch.Tensor) -> SoundShares:
         power = self._power(waves)
+        late = self._power(waves, self.late_first)
         labels = labels.long().to(power.device)
         return SoundShares(
             harmonic=self._fraction_of(power, labels, self.harmonic_mask),
@@ -495,9 +501,8 @@ class AudioSalience(_Salience):
             odd=self._part_of(power, labels, self.odd_mask),
             envelope=self._bands_of(power, labels, self.envelope_edges),
             profile=self._bands_of(power, labels, self.profile_edges),
-            late=self._fraction_of(
-                self._power(waves, self.late_first), labels, self.harmonic_mask
-            ),
+            late=self._fraction_of(late, labels, self.harmonic_mask),
+            late_profile=self._bands_of(late, labels, self.profile_edges),
             tuned=self._fraction_of(power, labels, self.tuning_mask),
             time=self._time_of(waves),
             power=power,
@@ -536,14 +541,20 @@ class AudioSalience(_Salience):
             late=F.relu(self.late_target[labels] - sh.late).mean(),
             time=outside(sh.time, self.time_low, self.time_high),
             profile=(gap[labels] * sh.profile).sum(1).mean(),
-            presence=F.relu(
-                torch.log(self.presence_target[labels] + PRESENCE_EPS)
-                - torch.log(sh.profile[:, 1 : 1 + PRESENCE_HARMONICS] + PRESENCE_EPS)
-            )
-            .sum(1)
-            .mean(),
+            presence=self._presence(sh.profile, self.presence_target[labels]),
+            late_presence=self._presence(
+                sh.late_profile, self.late_presence_target[labels]
+            ),
             shares=SoundShares(*(x.detach() for x in sh)),
         )
+
+    @staticmethod
+    def _presence(profile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per note, the summed log gaps of the first harmonics' profile bands below
+        ``target`` ``[B, PRESENCE_HARMONICS]``, averaged."""
+        have = profile[:, 1 : 1 + PRESENCE_HARMONICS]
+        gap = torch.log(target + PRESENCE_EPS) - torch.log(have + PRESENCE_EPS)
+        return F.relu(gap).sum(1).mean()
 
 
 class SoundShares(NamedTuple):
@@ -557,8 +568,8 @@ class SoundShares(NamedTuple):
     the harmonics (``odd_mask``); ``profile`` ``[B, bands]``, the shares in the
     bands of ``PROFILE_EDGES`` (one per harmonic); ``late`` ``[B]``, the share on the
     harmonics of a later part of the note, as long as the held one (from ``late`` of
-    the note), whatever its level; ``power`` ``[B, bins]``, the held part's power
-    spectrum."""
+    the note), whatever its level; ``late_profile`` ``[B, bands]``, that later
+    part's ``profile``; ``power`` ``[B, bins]``, the held part's power spectrum."""
 
     harmonic: torch.Tensor
     fundamental: torch.Tensor
@@ -568,6 +579,7 @@ class SoundShares(NamedTuple):
     tuned: torch.Tensor
     time: torch.Tensor
     late: torch.Tensor
+    late_profile: torch.Tensor
     power: torch.Tensor
 
 
@@ -596,8 +608,12 @@ class PitchTerms(NamedTuple):
     (``set_presence_targets``), averaged: in log, so a harmonic that is all but
     absent still draws a gradient (a share's own vanishes with its power, and the
     profile term could not raise the 2nd harmonic of the low notes from 0.01 of
-    the power; docs/MODEL.md, session 10); ``shares``: the notes'
-    ``SoundShares``, detached, for the logs."""
+    the power; docs/MODEL.md, session 10); ``late_presence``: the same for the late
+    part's profile (``set_late_presence_targets``): the held part's shares are ruled
+    by its loud first half, and at 680k images the generator's notes below MIDI 36
+    held their first harmonics there and moved their power to harmonics 4-8 from 1 s
+    on, where torchcrepe heard those (docs/MODEL.md, session 11); ``shares``: the
+    notes' ``SoundShares``, detached, for the logs."""
 
     ce: torch.Tensor
     harmonic: torch.Tensor
@@ -609,6 +625,7 @@ class PitchTerms(NamedTuple):
     profile: torch.Tensor
     late: torch.Tensor
     presence: torch.Tensor
+    late_presence: torch.Tensor
     shares: SoundShares
 
 

@@ -171,7 +171,8 @@ class Trainer:
         of each envelope band, the same (``time_quantile``) of each time share, and
         their ``odd_quantile`` of the odd share, their mean profile (one share per
         harmonic), their ``late_quantile`` of the late part's harmonic share, and
-        their ``presence_quantile`` of the first harmonics' shares."""
+        their ``presence_quantile`` of the first harmonics' shares, in the held part
+        and in the late part."""
         rng = np.random.default_rng(0)  # the same notes on every rank and resume
         picked = np.concatenate(
             [
@@ -189,6 +190,7 @@ class Trainer:
                 "odd",
                 "profile",
                 "late",
+                "late_profile",
             )
         }
         with torch.no_grad():
@@ -231,9 +233,13 @@ class Trainer:
         profile = pooled_means(real["profile"], labels, n, pool)
         if tc.profile_weight > 0:
             self.salience.set_profile_targets(profile)
-        presence = near("profile", tc.presence_quantile)[:, 1 : 1 + PRESENCE_HARMONICS]
+        first = slice(1, 1 + PRESENCE_HARMONICS)
+        presence = near("profile", tc.presence_quantile)[:, first]
         if tc.presence_weight > 0:
             self.salience.set_presence_targets(presence)
+        late_presence = near("late_profile", tc.presence_quantile)[:, first]
+        if tc.late_presence_weight > 0:
+            self.salience.set_late_presence_targets(late_presence)
         self.log(
             f"real-note targets from {len(picked)} notes: fundamental share "
             f"({tc.fundamental_quantile:.0%}) lowest pitch {fundamental[0]:.2f}, "
@@ -253,7 +259,9 @@ class Trainer:
             f"{late[n // 2]:.2f}, highest {late[-1]:.2f}; share of harmonics 1/2 "
             f"({tc.presence_quantile:.0%}) at the lowest pitch "
             f"{'/'.join(f'{x:.3f}' for x in presence[0])}, middle "
-            f"{'/'.join(f'{x:.3f}' for x in presence[n // 2])}"
+            f"{'/'.join(f'{x:.3f}' for x in presence[n // 2])}, late in the note "
+            f"{'/'.join(f'{x:.3f}' for x in late_presence[0])} and "
+            f"{'/'.join(f'{x:.3f}' for x in late_presence[n // 2])}"
         )
 
     def _check_data(self, images: np.ndarray, pitches: np.ndarray) -> None:
@@ -421,6 +429,7 @@ class Trainer:
                 + tc.profile_weight * terms.profile
                 + tc.late_weight * terms.late
                 + tc.presence_weight * terms.presence
+                + tc.late_presence_weight * terms.late_presence
             )
             if tc.profile_weight > 0:
                 self.salience.track_profile(terms.shares.profile, y_fake)
@@ -441,6 +450,7 @@ class Trainer:
             out["late_g"] = float(terms.late.detach())
             out["late_share_g"] = float(terms.shares.late.mean())
             out["presence_g"] = float(terms.presence.detach())
+            out["late_presence_g"] = float(terms.late_presence.detach())
         elif p >= tc.salience_from_progress and tc.salience_weight > 0:
             sal_g = self.salience.loss(fake.float(), y_fake)
             loss_g = loss_g + tc.salience_weight * sal_g

@@ -432,6 +432,44 @@ def test_the_presence_term_raises_an_absent_harmonic_where_a_share_cannot():
         sal.set_presence_targets(np.full((CFG.num_pitches, PRESENCE_HARMONICS), 2.0))
 
 
+def test_the_late_presence_term_hears_low_harmonics_that_leave_after_the_onset():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    # (pitches whose first two harmonics the IF-Mel round trip keeps: it loses a
+    # partial at a few low frequencies, e.g. 73 Hz, the 2nd harmonic of MIDI 26)
+    pitches = np.array([25, 31, 45])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    # as the 680k generator played MIDI 24-35: the first harmonics in the loud first
+    # part, then the power on harmonics 4 up (torchcrepe heard those)
+    early = (torch.arange(CFG.spectral.audio_length) < sal.late_first).float()
+    clean = _tones(pitches)
+    moved = clean * early + _tones(pitches, scale={1: 0.0, 2: 0.0, 3: 0.0}) * (
+        1 - early
+    )
+    good, bad = sal.shares_waves(clean, labels), sal.shares_waves(moved, labels)
+    assert (bad.late_profile[:, 1:3].sum(1) < 0.01).all()
+    assert (good.late_profile[:, 1:3].sum(1) > 0.3).all()
+    torch.testing.assert_close(
+        bad.late_profile.sum(1), torch.ones(3), atol=1e-4, rtol=0
+    )
+    # the held part still hears them
+    assert (bad.profile[:, 1:3].sum(1) > 0.3).all()
+    targets = np.full((CFG.num_pitches, PRESENCE_HARMONICS), 0.05)
+    sal.set_presence_targets(targets)
+    sal.set_late_presence_targets(targets)
+    images = waves_to_images(clean, CFG.spectral)
+    clean_terms = sal.losses(images, labels, 0.9)
+    assert (
+        clean_terms.presence.item() == 0.0 and clean_terms.late_presence.item() == 0.0
+    )
+    x = waves_to_images(moved, CFG.spectral).requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.presence.item() == 0.0 and terms.late_presence.item() > 3.0
+    terms.late_presence.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+    with pytest.raises(ValueError, match="late presence targets"):
+        sal.set_late_presence_targets(targets[:3])
+
+
 def test_envelope_edges_are_bins_at_multiples_of_f0():
     freqs = np.arange(0, 8001, 2.0)
     got = envelope_edges(freqs, np.array([100.0, 1000.0]), ENVELOPE_EDGES)
@@ -511,6 +549,7 @@ def test_the_late_share_hears_a_quiet_rest_that_is_not_the_note():
         ("profile_weight", "profile_weight", -1.0),
         ("late_weight", "late_quantile", 0.0),
         ("presence_weight", "presence_quantile", 1.0),
+        ("late_presence_weight", "presence_quantile", 0.0),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):

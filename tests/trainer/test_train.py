@@ -467,6 +467,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             profile_weight=20.0,
             late_weight=5.0,
             presence_weight=2.0,
+            late_presence_weight=2.0,
         ),
         feats.images,
         feats.pitches,
@@ -509,3 +510,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert presence.shape == (len(real), 2) and presence.max() <= 1
     assert (presence[:, 0] > 0).sum() > 1  # the real notes' fundamentals are there
     assert np.isfinite(out["presence_g"]) and out["presence_g"] >= 0.0
+    late_presence = first.salience.late_presence_target
+    assert late_presence.shape == presence.shape and late_presence.max() <= 1
+    assert (late_presence[:, 0] > 0).sum() > 1
+    assert np.isfinite(out["late_presence_g"]) and out["late_presence_g"] >= 0.0
