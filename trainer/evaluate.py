@@ -192,7 +192,8 @@ def _spectral_lines(r: dict[str, Any]) -> list[str]:
         "where the held power sits, by octave, generated (real): on the harmonics "
         "/ on the fundamental (of that) / above 6 f0 / near the harmonics "
         "(by how near) / on the odd harmonics (of those on the harmonics) / in the "
-        "last eighth of the note / on the harmonics late in the note"
+        "last eighth of the note / on the harmonics late in the note / on the "
+        "first two harmonics late in the note"
     ]
     for name, g in gen.items():
         rr = real.get(name, {})

@@ -137,6 +137,7 @@ SPECTRAL_KEYS = (
     "odd",
     "last_eighth",
     "late_harmonic",
+    "late_first_two",
 )
 
 
@@ -151,7 +152,8 @@ def spectral_by_octave(
     harmonics' part of the power on the harmonics), ``last_eighth``
     (the last eighth's share of the whole note's energy: 1/8 when held level) and
     ``late_harmonic`` (the share on the harmonics of a later part of the note,
-    whatever its level).
+    whatever its level) and ``late_first_two`` (that part's share on its first two
+    harmonics: docs/MODEL.md, session 11).
 
     Why: a note heard an octave up has its power on harmonics 2-4, not on the
     fundamental; a whistle above a note puts it far above; both pass a harmonic
@@ -182,6 +184,7 @@ def spectral_by_octave(
                         sh.odd,
                         sh.time[:, -1],
                         sh.late,
+                        sh.late_profile[:, 1:3].sum(1),
                     ],
                     1,
                 ).numpy()

@@ -68,6 +68,7 @@ def test_spectral_by_octave_tells_a_note_from_its_octave():
     assert got["C5"]["tuned"] > 0.97 and 0.65 < got["C5"]["odd"] < 0.85
     assert got["C5"]["last_eighth"] == pytest.approx(1 / 8, abs=0.01)  # held level
     assert got["C5"]["late_harmonic"] > 0.97
+    assert 0.7 < got["C5"]["late_first_two"] < 0.85  # 1/h: (1 + 1/4) / sum 1/h^2
     # C3: median of a full note and the same without its fundamental
     assert 0.2 < got["C3"]["fundamental"] < 0.45
 
