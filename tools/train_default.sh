@@ -77,7 +77,10 @@ resume=()
 # not raise it; the log's does not); late_presence_weight: the same in the late part
 # of the note (from 680k images on: below MIDI 36 the notes held their first three
 # harmonics in the first second only, then moved their power to harmonics 4-8, where
-# the real notes keep it level, and torchcrepe heard those over the held frames)
+# the real notes keep it level, and torchcrepe heard those over the held frames);
+# presence_quantile 0.4 to 690k, then 0.6 (at 690k the low notes sat at the 40th
+# percentiles, which below MIDI 36 are the notes with no fundamental: 0.02-0.08 of
+# the power; torchcrepe heard the pitch class of a quarter of MIDI 24-35)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
@@ -89,5 +92,5 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set time_weight=5.0 --set time_quantile=0.1 \
   --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=50.0 \
   --set late_weight=5.0 --set late_quantile=0.1 \
-  --set presence_weight=2.0 --set presence_quantile=0.4 --set late_presence_weight=2.0 \
+  --set presence_weight=2.0 --set presence_quantile=0.6 --set late_presence_weight=2.0 \
   "${resume[@]}"
