@@ -80,7 +80,14 @@ resume=()
 # the real notes keep it level, and torchcrepe heard those over the held frames);
 # presence_quantile 0.4 to 690k, then 0.6 (at 690k the low notes sat at the 40th
 # percentiles, which below MIDI 36 are the notes with no fundamental: 0.02-0.08 of
-# the power; torchcrepe heard the pitch class of a quarter of MIDI 24-35)
+# the power; torchcrepe heard the pitch class of a quarter of MIDI 24-35);
+# presence_weight and late_presence_weight 2 to 710k, then 4 (from 690k to 710k the
+# late part's loss had only gone from 0.51 to 0.33 and the held part's stayed at 0.48;
+# MIDI 24-35 still held 0.32 of its late power on the first two harmonics, real 0.52);
+# late_salience_weight: the pitch cross-entropy on the late part of the note (from
+# 720k images on: at 710k the held part of every note scored its own pitch, while the
+# late part of most notes at MIDI 27-37 and 82 scored another, 3-36 semitones off,
+# and torchcrepe heard those; the same pitches failed for every latent)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
@@ -92,5 +99,6 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set time_weight=5.0 --set time_quantile=0.1 \
   --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=50.0 \
   --set late_weight=5.0 --set late_quantile=0.1 \
-  --set presence_weight=2.0 --set presence_quantile=0.6 --set late_presence_weight=2.0 \
+  --set presence_weight=4.0 --set presence_quantile=0.6 --set late_presence_weight=4.0 \
+  --set late_salience_weight=1.0 \
   "${resume[@]}"

@@ -49,6 +49,7 @@ SOUND_WEIGHTS = (
     "late_weight",
     "presence_weight",
     "late_presence_weight",
+    "late_salience_weight",
 )
 
 
@@ -124,6 +125,10 @@ class TrainConfig:
     # presence_quantile of the real notes' late shares: a note can hold its first
     # harmonics in its loud first half only; audio source only
     late_presence_weight: float = 0.0
+    # G's cross-entropy of the salience's pitch scores on the late part of the note
+    # (salience_weight's reads the held part): a note can score its pitch in its loud
+    # first half and another one after it; audio source only
+    late_salience_weight: float = 0.0
     # --- optimiser
     lr_g: float = 8e-4
     lr_d: float = 8e-4
@@ -319,6 +324,8 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "presence_quantile": 0.4,
         # and in the late part of the note (session 11; from 680k on)
         "late_presence_weight": 2.0,
+        # and the pitch scores of the late part (session 12; from 720k on)
+        "late_salience_weight": 1.0,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,
         "schedule": "time",

@@ -506,6 +506,7 @@ class AudioSalience(_Salience):
             tuned=self._fraction_of(power, labels, self.tuning_mask),
             time=self._time_of(waves),
             power=power,
+            late_power=late,
         )
 
     def shares_waves(self, waves: torch.Tensor, labels: torch.Tensor) -> SoundShares:
@@ -524,6 +525,7 @@ class AudioSalience(_Salience):
         sh = self._shares_of(self._waves(images), labels)
         labels = labels.long().to(sh.power.device)
         ce = F.cross_entropy(self._logits(self._scores_of(sh.power)), labels)
+        late_ce = F.cross_entropy(self._logits(self._scores_of(sh.late_power)), labels)
         gap = self.profile_gap()
 
         def outside(
@@ -533,6 +535,7 @@ class AudioSalience(_Salience):
 
         return PitchTerms(
             ce=ce,
+            late_ce=late_ce,
             harmonic=F.relu(target - sh.harmonic).mean(),
             fundamental=F.relu(self.fundamental_target[labels] - sh.fundamental).mean(),
             envelope=outside(sh.envelope, self.envelope_low, self.envelope_high),
@@ -569,7 +572,8 @@ class SoundShares(NamedTuple):
     bands of ``PROFILE_EDGES`` (one per harmonic); ``late`` ``[B]``, the share on the
     harmonics of a later part of the note, as long as the held one (from ``late`` of
     the note), whatever its level; ``late_profile`` ``[B, bands]``, that later
-    part's ``profile``; ``power`` ``[B, bins]``, the held part's power spectrum."""
+    part's ``profile``; ``power`` ``[B, bins]``, the held part's power spectrum;
+    ``late_power`` ``[B, bins]``, the late part's."""
 
     harmonic: torch.Tensor
     fundamental: torch.Tensor
@@ -581,12 +585,17 @@ class SoundShares(NamedTuple):
     late: torch.Tensor
     late_profile: torch.Tensor
     power: torch.Tensor
+    late_power: torch.Tensor
 
 
 class PitchTerms(NamedTuple):
     """G's pitch terms from ``AudioSalience.losses``.
 
     ``ce``: the cross-entropy of the harmonic-sum scores against the asked pitch;
+    ``late_ce``: the same on the late part of the note: at 710k images the held part
+    of every generated note scored its own pitch, while the late part of most notes
+    at MIDI 27-37 and 82 scored another (3-36 semitones off) and torchcrepe, which
+    weighs every frame alike, heard those (docs/MODEL.md, session 12);
     ``harmonic``: the mean shortfall of the harmonic fraction below its target
     (``relu(target - fraction)``: no push past what real notes reach);
     ``fundamental``: the mean shortfall of the fundamental share below the real
@@ -616,6 +625,7 @@ class PitchTerms(NamedTuple):
     notes' ``SoundShares``, detached, for the logs."""
 
     ce: torch.Tensor
+    late_ce: torch.Tensor
     harmonic: torch.Tensor
     fundamental: torch.Tensor
     envelope: torch.Tensor

@@ -420,6 +420,7 @@ class Trainer:
             loss_g = (
                 loss_g
                 + tc.salience_weight * terms.ce
+                + tc.late_salience_weight * terms.late_ce
                 + tc.harmonic_weight * terms.harmonic
                 + tc.fundamental_weight * terms.fundamental
                 + tc.envelope_weight * terms.envelope
@@ -437,6 +438,7 @@ class Trainer:
                 out["profile_g"] = float(terms.profile.detach())
                 out["profile_gap_g"] = float(gap.mean())
             out["salience_g"] = float(terms.ce.detach())
+            out["late_salience_g"] = float(terms.late_ce.detach())
             out["harmonic_g"] = float(terms.harmonic.detach())
             out["harmonic_fraction_g"] = float(terms.shares.harmonic.mean())
             out["fundamental_g"] = float(terms.fundamental.detach())

@@ -470,6 +470,28 @@ def test_the_late_presence_term_hears_low_harmonics_that_leave_after_the_onset()
         sal.set_late_presence_targets(targets[:3])
 
 
+def test_the_late_pitch_term_hears_a_note_that_moves_to_another_pitch_late():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    pitches = np.array([31, 45])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    # as the 710k generator played MIDI 27-37: its own pitch in the loud first part,
+    # another one (here a fifth up) from the late part's start on
+    early = (torch.arange(CFG.spectral.audio_length) < sal.late_first).float()
+    clean = _tones(pitches)
+    moved = clean * early + _tones(pitches + 7) * (1 - early)
+    for waves, late_pitch in ((clean, labels), (moved, labels + 7)):
+        sh = sal.shares_waves(waves, labels)
+        assert (sal._scores_of(sh.power).argmax(1) == labels).all()
+        assert (sal._scores_of(sh.late_power).argmax(1) == late_pitch).all()
+    clean_terms = sal.losses(waves_to_images(clean, CFG.spectral), labels, 0.9)
+    assert clean_terms.ce.item() < 0.05 and clean_terms.late_ce.item() < 0.05
+    x = waves_to_images(moved, CFG.spectral).requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.ce.item() < 1.0 and terms.late_ce.item() > 10.0
+    terms.late_ce.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+
+
 def test_envelope_edges_are_bins_at_multiples_of_f0():
     freqs = np.arange(0, 8001, 2.0)
     got = envelope_edges(freqs, np.array([100.0, 1000.0]), ENVELOPE_EDGES)
@@ -550,6 +572,7 @@ def test_the_late_share_hears_a_quiet_rest_that_is_not_the_note():
         ("late_weight", "late_quantile", 0.0),
         ("presence_weight", "presence_quantile", 1.0),
         ("late_presence_weight", "presence_quantile", 0.0),
+        ("late_salience_weight", "late_salience_weight", -1.0),
     ],
 )
 def test_the_sound_terms_need_the_audio_source(weight, setting, bad):

@@ -468,6 +468,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             late_weight=5.0,
             presence_weight=2.0,
             late_presence_weight=2.0,
+            late_salience_weight=1.0,
         ),
         feats.images,
         feats.pitches,
@@ -514,3 +515,4 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert late_presence.shape == presence.shape and late_presence.max() <= 1
     assert (late_presence[:, 0] > 0).sum() > 1
     assert np.isfinite(out["late_presence_g"]) and out["late_presence_g"] >= 0.0
+    assert np.isfinite(out["late_salience_g"]) and out["late_salience_g"] >= 0.0
