@@ -85,7 +85,7 @@ resume=()
 # late part's loss had only gone from 0.51 to 0.33 and the held part's stayed at 0.48;
 # MIDI 24-35 still held 0.32 of its late power on the first two harmonics, real 0.52);
 # late_salience_weight: the pitch cross-entropy on the late part of the note (from
-# 720k images on: at 710k the held part of every note scored its own pitch, while the
+# 710k images on: at 710k the held part of every note scored its own pitch, while the
 # late part of most notes at MIDI 27-37 and 82 scored another, 3-36 semitones off,
 # and torchcrepe heard those; the same pitches failed for every latent)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full

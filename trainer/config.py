@@ -324,7 +324,7 @@ def _cpu_recipe(name: str, model: str, hours: float, **changes: Any) -> TrainCon
         "presence_quantile": 0.4,
         # and in the late part of the note (session 11; from 680k on)
         "late_presence_weight": 2.0,
-        # and the pitch scores of the late part (session 12; from 720k on)
+        # and the pitch scores of the late part (session 12; from 710k on)
         "late_salience_weight": 1.0,
         "fake_pitch_sampling": "uniform",
         "ema_rampup": 0.05,

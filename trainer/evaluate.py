@@ -230,6 +230,20 @@ def format_report(r: dict[str, Any]) -> list[str]:
             if r.get("by_octave")
             else []
         ),
+        *(
+            [
+                "keys off for most latents (strict; share of their notes off): "
+                + (
+                    ", ".join(
+                        f"{pitch} ({100 * share:.0f} %)"
+                        for pitch, share in r["keys_off"].items()
+                    )
+                    or "none"
+                )
+            ]
+            if "keys_off" in r
+            else []
+        ),
         f"real training notes ({r['real_notes']}): strict "
         f"{_pct(r['real_pitch_accuracy'])}, pitch class "
         f"{_pct(r['real_pitch_class_accuracy'])}; generated - real strict = "

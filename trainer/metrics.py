@@ -41,6 +41,7 @@ __all__ = [
     "GEN_CLIP_PEAK",
     "pitch_accuracy",
     "accuracy_by_octave",
+    "keys_off",
     "spectral_by_octave",
     "SPECTRAL_KEYS",
     "note_entropies",
@@ -125,6 +126,30 @@ def accuracy_by_octave(
             **acc,
             "octave_off": acc["pitch_class"] - acc["strict"],
         }
+    return out
+
+
+def keys_off(
+    estimated: np.ndarray,
+    target: np.ndarray,
+    tolerance_cents: float = 50.0,
+    most: float = 0.5,
+) -> dict[int, float]:
+    """The pitches (keys) whose notes are off (strict) more often than ``most``:
+    ``{MIDI pitch: share of its notes off}``, lowest pitch first.
+
+    Why: a conditional generator fails per key as much as per register: at 710k images
+    the default model played MIDI 27, 29-32, 34, 35, 37, 42 and 82 off for nearly every
+    latent, and MIDI 24-26, 36 and 38 in tune for every one (docs/MODEL.md, session
+    12). A musician meets those as keys that are wrong in every timbre."""
+    est = np.asarray(estimated, np.float64)
+    tgt = np.asarray(target, np.int64)
+    off = ~(np.abs(100.0 * (est - tgt)) <= tolerance_cents)  # NaN: off
+    out: dict[int, float] = {}
+    for pitch in np.unique(tgt):
+        share = float(off[tgt == pitch].mean())
+        if share > most:
+            out[int(pitch)] = share
     return out
 
 
@@ -531,7 +556,8 @@ def evaluate_generator(
     -------
     dict
         ``pitch_accuracy`` (strict), ``pitch_class_accuracy``, ``voiced``,
-        ``median_abs_cents``, ``pitch_entropy``, ``ndb``, ``ndb_k``,
+        ``median_abs_cents``, ``by_octave``, ``keys_off``, ``pitch_entropy``,
+        ``ndb``, ``ndb_k``,
         ``ndb_fraction``, ``diversity``, ``real_diversity``, ``diversity_ratio``,
         ``nan``/``clipped``/``silent``/``notes`` counts, ``seconds``, and ``score``
         (higher is better: pitch-class accuracy minus half the NDB fraction).
@@ -556,6 +582,7 @@ def evaluate_generator(
     held = track.held(hold, spectral.duration_s)
     acc = pitch_accuracy(est, p)
     by_octave = accuracy_by_octave(est, p)
+    off_keys = keys_off(est, p)
     spectral_profile = spectral_by_octave(clean, p, spectral)
     fake = log_spectrogram_features(images_of(clean, spectral))
     real = real_features(features)
@@ -572,6 +599,7 @@ def evaluate_generator(
         "voiced": acc["voiced"],
         "median_abs_cents": acc["median_abs_cents"],
         "by_octave": by_octave,
+        "keys_off": off_keys,
         "spectral_by_octave": spectral_profile,
         "pitch_entropy": pitch_entropy(track.midi[:, held]),
         "ndb": nd["ndb"],

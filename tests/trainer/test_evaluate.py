@@ -64,7 +64,8 @@ def test_eval_command_reports_and_prints_json(tiny_set, random_bundle, capsys):
     assert result["pad_ratio"] == pytest.approx(
         result["pad_between"] / result["pad_within"]
     )
-    phrases = ("pitch accuracy", "by octave", "real training notes", "round trip")
+    phrases = ("pitch accuracy", "by octave", "keys off", "real training notes")
+    assert "round trip" in text and {int(k) for k in result["keys_off"]} <= {48, 60}
     assert "where the held power sits" in text
     for phrase in (*phrases, "NDB", "more random latents", "pad contrast"):
         assert phrase in text

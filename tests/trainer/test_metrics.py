@@ -10,6 +10,7 @@ import pytest
 from trainer.metrics import (
     accuracy_by_octave,
     audio_health,
+    keys_off,
     kmeans,
     log_spectrogram_features,
     ndb,
@@ -47,6 +48,15 @@ def test_accuracy_by_octave_names_each_register():
     assert got["C4"]["strict"] == pytest.approx(0.5)
     assert got["C4"]["octave_off"] == 0.0  # a semitone off is no octave error
     assert got["C5"]["voiced"] == 0.0
+
+
+def test_keys_off_names_the_pitches_most_latents_miss():
+    target = np.array([27, 27, 27, 36, 36, 36, 82, 82])
+    est = np.array([46.0, 46.1, 27.0, 36.0, 36.2, np.nan, 84.6, np.nan])
+    got = keys_off(est, target)
+    assert got == {27: pytest.approx(2 / 3), 82: 1.0}  # 36: one of three off
+    assert list(keys_off(est, target, most=0.3)) == [27, 36, 82]
+    assert keys_off(target.astype(float), target) == {}
 
 
 def test_spectral_by_octave_tells_a_note_from_its_octave():
