@@ -87,7 +87,10 @@ resume=()
 # late_salience_weight: the pitch cross-entropy on the late part of the note (from
 # 710k images on: at 710k the held part of every note scored its own pitch, while the
 # late part of most notes at MIDI 27-37 and 82 scored another, 3-36 semitones off,
-# and torchcrepe heard those; the same pitches failed for every latent)
+# and torchcrepe heard those; the same pitches failed for every latent);
+# from 730k images on the presence terms count a harmonic's power on the harmonic
+# itself, not over its whole band (at 720k, with the presence weights at 4, MIDI 42
+# held its 2nd harmonic at 1.73 f0 and MIDI 37 and 82 2.6-2.9 semitones above 2 f0)
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \

@@ -335,13 +335,13 @@ class AudioSalience(_Salience):
 
     def set_presence_targets(self, targets: torch.Tensor | np.ndarray) -> None:
         """Per pitch ``[pitches, PRESENCE_HARMONICS]`` in 0..1: the share of total
-        power in each of the first harmonics' profile bands below which G's notes
-        are pushed, in log (0: no push)."""
+        power on each of the first harmonics (``SoundShares.presence``) below which
+        G's notes are pushed, in log (0: no push)."""
         self._set_floor("presence", "presence_target", targets)
 
     def set_late_presence_targets(self, targets: torch.Tensor | np.ndarray) -> None:
-        """As ``set_presence_targets``, for the late part's profile
-        (``late_profile``)."""
+        """As ``set_presence_targets``, for the late part
+        (``SoundShares.late_presence``)."""
         self._set_floor("late presence", "late_presence_target", targets)
 
     def set_envelope_targets(
@@ -452,6 +452,21 @@ class AudioSalience(_Salience):
         on_harmonics = (power * self.harmonic_mask[index]).sum(1)
         return (power * mask[index]).sum(1) / on_harmonics
 
+    def _present(self, power: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``[B, PRESENCE_HARMONICS]``: each of the first harmonics' share of the
+        power, counted on the harmonic only (``harmonic_mask``), not over its whole
+        profile band.
+
+        Why: at 720k images, with the presence terms raising the power in the 2nd
+        harmonic's band (1.5-2.5 f0), MIDI 42 held it at 1.73 f0 and MIDI 37 and 82
+        2.6-2.9 semitones above 2 f0, off the harmonic series; torchcrepe heard the
+        3rd harmonic, or the note 2.6 semitones sharp (docs/MODEL.md, session 12)."""
+        index = labels.long().to(power.device)
+        on = power * self.harmonic_mask[index]
+        bands = self._bands_of(on, labels, self.profile_edges)
+        share = on.sum(1, keepdim=True) / power.sum(1, keepdim=True)
+        return bands[:, 1 : 1 + PRESENCE_HARMONICS] * share
+
     @staticmethod
     def _bands_of(
         power: torch.Tensor, labels: torch.Tensor, edges: torch.Tensor
@@ -503,6 +518,8 @@ class AudioSalience(_Salience):
             profile=self._bands_of(power, labels, self.profile_edges),
             late=self._fraction_of(late, labels, self.harmonic_mask),
             late_profile=self._bands_of(late, labels, self.profile_edges),
+            presence=self._present(power, labels),
+            late_presence=self._present(late, labels),
             tuned=self._fraction_of(power, labels, self.tuning_mask),
             time=self._time_of(waves),
             power=power,
@@ -544,18 +561,17 @@ class AudioSalience(_Salience):
             late=F.relu(self.late_target[labels] - sh.late).mean(),
             time=outside(sh.time, self.time_low, self.time_high),
             profile=(gap[labels] * sh.profile).sum(1).mean(),
-            presence=self._presence(sh.profile, self.presence_target[labels]),
+            presence=self._presence(sh.presence, self.presence_target[labels]),
             late_presence=self._presence(
-                sh.late_profile, self.late_presence_target[labels]
+                sh.late_presence, self.late_presence_target[labels]
             ),
             shares=SoundShares(*(x.detach() for x in sh)),
         )
 
     @staticmethod
-    def _presence(profile: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Per note, the summed log gaps of the first harmonics' profile bands below
-        ``target`` ``[B, PRESENCE_HARMONICS]``, averaged."""
-        have = profile[:, 1 : 1 + PRESENCE_HARMONICS]
+    def _presence(have: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per note, the summed log gaps of the first harmonics' shares ``have``
+        below ``target`` (both ``[B, PRESENCE_HARMONICS]``), averaged."""
         gap = torch.log(target + PRESENCE_EPS) - torch.log(have + PRESENCE_EPS)
         return F.relu(gap).sum(1).mean()
 
@@ -572,7 +588,10 @@ class SoundShares(NamedTuple):
     bands of ``PROFILE_EDGES`` (one per harmonic); ``late`` ``[B]``, the share on the
     harmonics of a later part of the note, as long as the held one (from ``late`` of
     the note), whatever its level; ``late_profile`` ``[B, bands]``, that later
-    part's ``profile``; ``power`` ``[B, bins]``, the held part's power spectrum;
+    part's ``profile``; ``presence`` ``[B, PRESENCE_HARMONICS]``, the share of the
+    power on each of the first harmonics themselves (``harmonic_mask``, not their
+    whole profile band); ``late_presence``, the late part's;
+    ``power`` ``[B, bins]``, the held part's power spectrum;
     ``late_power`` ``[B, bins]``, the late part's."""
 
     harmonic: torch.Tensor
@@ -584,6 +603,8 @@ class SoundShares(NamedTuple):
     time: torch.Tensor
     late: torch.Tensor
     late_profile: torch.Tensor
+    presence: torch.Tensor
+    late_presence: torch.Tensor
     power: torch.Tensor
     late_power: torch.Tensor
 
@@ -612,17 +633,18 @@ class PitchTerms(NamedTuple):
         single notes may differ (feature matching, Salimans et al. 2016);
     ``late``: the mean shortfall of the late part's harmonic share below the real
     notes' own at that pitch (``set_late_targets``); ``presence``: per note, the sum
-    over the first ``PRESENCE_HARMONICS`` harmonics' profile bands of how far the
-    log of its share lies below the log of the real notes' own at that pitch
-    (``set_presence_targets``), averaged: in log, so a harmonic that is all but
-    absent still draws a gradient (a share's own vanishes with its power, and the
-    profile term could not raise the 2nd harmonic of the low notes from 0.01 of
-    the power; docs/MODEL.md, session 10); ``late_presence``: the same for the late
-    part's profile (``set_late_presence_targets``): the held part's shares are ruled
-    by its loud first half, and at 680k images the generator's notes below MIDI 36
-    held their first harmonics there and moved their power to harmonics 4-8 from 1 s
-    on, where torchcrepe heard those (docs/MODEL.md, session 11); ``shares``: the
-    notes' ``SoundShares``, detached, for the logs."""
+    over the first ``PRESENCE_HARMONICS`` harmonics of how far the log of its share
+    on that harmonic (``SoundShares.presence``: on the harmonic itself, since
+    session 12; its whole profile band before) lies below the log of the real
+    notes' own at that pitch (``set_presence_targets``), averaged: in log, so a
+    harmonic that is all but absent still draws a gradient (a share's own vanishes
+    with its power, and the profile term could not raise the 2nd harmonic of the low
+    notes from 0.01 of the power; docs/MODEL.md, session 10); ``late_presence``: the
+    same for the late part (``set_late_presence_targets``): the held part's shares
+    are ruled by its loud first half, and at 680k images the generator's notes
+    below MIDI 36 held their first harmonics there and moved their power to
+    harmonics 4-8 from 1 s on, where torchcrepe heard those (docs/MODEL.md, session
+    11); ``shares``: the notes' ``SoundShares``, detached, for the logs."""
 
     ce: torch.Tensor
     late_ce: torch.Tensor
@@ -745,8 +767,8 @@ ENVELOPE_EDGES = (0.0, 0.75, 1.5, 3.0, 6.0, 12.0, 24.0, math.inf)
 # next), one below the fundamental and one for all above the 8th
 PROFILE_EDGES = (0.0, *(h + 0.5 for h in range(9)), math.inf)
 
-# the presence term's harmonics (profile bands 1..PRESENCE_HARMONICS) and the share
-# its logarithm starts from (a band with nothing in it: log(PRESENCE_EPS))
+# the presence term's harmonics (1..PRESENCE_HARMONICS, within their profile bands)
+# and the share its logarithm starts from (nothing there: log(PRESENCE_EPS))
 PRESENCE_HARMONICS = 2
 PRESENCE_EPS = 1e-4
 

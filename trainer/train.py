@@ -51,7 +51,6 @@ from trainer.distributed import (
     teardown,
 )
 from trainer.salience import (
-    PRESENCE_HARMONICS,
     AudioSalience,
     make_salience,
     pooled_means,
@@ -190,7 +189,8 @@ class Trainer:
                 "odd",
                 "profile",
                 "late",
-                "late_profile",
+                "presence",
+                "late_presence",
             )
         }
         with torch.no_grad():
@@ -233,11 +233,10 @@ class Trainer:
         profile = pooled_means(real["profile"], labels, n, pool)
         if tc.profile_weight > 0:
             self.salience.set_profile_targets(profile)
-        first = slice(1, 1 + PRESENCE_HARMONICS)
-        presence = near("profile", tc.presence_quantile)[:, first]
+        presence = near("presence", tc.presence_quantile)
         if tc.presence_weight > 0:
             self.salience.set_presence_targets(presence)
-        late_presence = near("late_profile", tc.presence_quantile)[:, first]
+        late_presence = near("late_presence", tc.presence_quantile)
         if tc.late_presence_weight > 0:
             self.salience.set_late_presence_targets(late_presence)
         self.log(

@@ -432,6 +432,31 @@ def test_the_presence_term_raises_an_absent_harmonic_where_a_share_cannot():
         sal.set_presence_targets(np.full((CFG.num_pitches, PRESENCE_HARMONICS), 2.0))
 
 
+def test_the_presence_term_counts_a_harmonic_on_the_harmonic_not_in_its_band():
+    sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    pitches = np.array([37, 42, 82])
+    labels = torch.tensor(pitches - CFG.pitch_min)
+    # as the 720k generator played MIDI 37, 42 and 82: the 2nd harmonic's power in
+    # its band, 250 cents below 2 f0
+    sp = CFG.spectral
+    t = torch.arange(sp.audio_length) / sp.sample_rate
+    f0 = torch.tensor(440.0 * 2 ** ((pitches - 69) / 12), dtype=torch.float32)
+    off = torch.sin(2 * torch.pi * 2 * f0[:, None] * 2 ** (-250 / 1200) * t)
+    clean = _tones(pitches)
+    detuned = _tones(pitches, scale={2: 0.0}) + 0.15 * off * torch.exp(-t)
+    good, bad = sal.shares_waves(clean, labels), sal.shares_waves(detuned, labels)
+    assert (bad.profile[:, 2] > 0.1).all()  # the band holds it
+    assert (bad.presence[:, 1] < 0.01).all() and (good.presence[:, 1] > 0.1).all()
+    torch.testing.assert_close(good.presence, good.profile[:, 1:3], atol=0.03, rtol=0)
+    sal.set_presence_targets(np.full((CFG.num_pitches, PRESENCE_HARMONICS), 0.05))
+    assert sal.losses(waves_to_images(clean, sp), labels, 0.9).presence.item() == 0
+    x = waves_to_images(detuned, sp).requires_grad_(True)
+    terms = sal.losses(x, labels, 0.9)
+    assert terms.presence.item() > 1.0
+    terms.presence.backward()
+    assert torch.isfinite(x.grad).all() and x.grad[:, 0].abs().sum() > 0
+
+
 def test_the_late_presence_term_hears_low_harmonics_that_leave_after_the_onset():
     sal = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
     # (pitches whose first two harmonics the IF-Mel round trip keeps: it loses a
