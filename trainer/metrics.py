@@ -139,9 +139,10 @@ def keys_off(
     ``{MIDI pitch: share of its notes off}``, lowest pitch first.
 
     Why: a conditional generator fails per key as much as per register: at 710k images
-    the default model played MIDI 27, 29-32, 34, 35, 37, 42 and 82 off for nearly every
-    latent, and MIDI 24-26, 36 and 38 in tune for every one (docs/MODEL.md, session
-    12). A musician meets those as keys that are wrong in every timbre."""
+    the default model played MIDI 27-35, 37, 42 and 82 off for most latents (27,
+    29-32, 34, 35 and 42 for every one), and MIDI 24, 25, 36 and 38 in tune for every
+    one (docs/MODEL.md, session 12). A musician meets those as keys that are wrong in
+    every timbre."""
     est = np.asarray(estimated, np.float64)
     tgt = np.asarray(target, np.int64)
     off = ~(np.abs(100.0 * (est - tgt)) <= tolerance_cents)  # NaN: off
