@@ -96,6 +96,9 @@ class TrainConfig:
     # the tuning_quantile of the real notes' share near the same pitch; audio only
     tuning_weight: float = 0.0
     tuning_quantile: float = 0.1
+    # how sharply that mask falls from a harmonic: cos^(2 tuning_sharpness) of the
+    # distance (1: over the whole spacing; 8: a semitone-off fundamental counts 0.79)
+    tuning_sharpness: float = 1.0
     # G's loss on its notes' energy over time (shares in trainer.salience.
     # TIME_SEGMENTS equal segments of the note) outside the real notes' range near the
     # same pitch: their time_quantile and 1 - time_quantile; audio source only
@@ -201,6 +204,10 @@ class TrainConfig:
         for key in ("envelope_quantile", "time_quantile"):
             if not 0.0 < getattr(self, key) < 0.5:
                 raise ValueError(f"{key} must be in (0, 0.5), got {getattr(self, key)}")
+        if self.tuning_sharpness < 1.0:
+            raise ValueError(
+                f"tuning_sharpness must be >= 1, got {self.tuning_sharpness}"
+            )
         if not 0.0 < self.harmonic_target <= 1.0:
             raise ValueError(
                 f"harmonic_target must be in (0, 1], got {self.harmonic_target}"

@@ -91,13 +91,20 @@ class _Salience(nn.Module, abc.ABC):
 
 
 def make_salience(
-    source: str, spectral: SpectralConfig, pitch_min: int, pitch_max: int
+    source: str,
+    spectral: SpectralConfig,
+    pitch_min: int,
+    pitch_max: int,
+    tuning_sharpness: float = 1.0,
 ) -> _Salience:
-    """The salience the trainer's ``salience_source`` names: "mel" or "audio"."""
+    """The salience the trainer's ``salience_source`` names: "mel" or "audio"
+    (``tuning_sharpness``: the audio one's ``tuning_mask``)."""
     if source == "mel":
         return HarmonicSalience(spectral, pitch_min, pitch_max)
     if source == "audio":
-        return AudioSalience(spectral, pitch_min, pitch_max)
+        return AudioSalience(
+            spectral, pitch_min, pitch_max, tuning_sharpness=tuning_sharpness
+        )
     raise ValueError(
         f"salience source must be one of {SALIENCE_SOURCES}, got {source!r}"
     )
@@ -211,6 +218,7 @@ class AudioSalience(_Salience):
         late: float = 0.4,
         width: float = 15.0,
         sharpness: float = 4.0,
+        tuning_sharpness: float = 1.0,
     ) -> None:
         super().__init__()
         from instrument.spectral import SpectralTransform
@@ -262,7 +270,9 @@ class AudioSalience(_Salience):
             )
         self.register_buffer(
             "tuning_mask",
-            torch.tensor(tuning_mask(freqs, f0).T, dtype=torch.float32),
+            torch.tensor(
+                tuning_mask(freqs, f0, tuning_sharpness).T, dtype=torch.float32
+            ),
             persistent=False,
         )
         # per pitch: the least tuned share G is asked for (0: no push) until
@@ -734,20 +744,32 @@ def odd_mask(
     return mask
 
 
-def tuning_mask(freqs: np.ndarray, f0: np.ndarray) -> np.ndarray:
-    """``[bins, pitches]`` in 0..1: ``cos^2(pi d)``, ``d`` the distance to the nearest
-    harmonic in fundamentals (0 on a harmonic, 0.5 half-way, then 0 below half the
-    fundamental): it falls off over the whole spacing between harmonics.
+def tuning_mask(
+    freqs: np.ndarray, f0: np.ndarray, sharpness: float = 1.0
+) -> np.ndarray:
+    """``[bins, pitches]`` in 0..1: ``cos^(2 sharpness)(pi d)``, ``d`` the distance to
+    the nearest harmonic in fundamentals (0 on a harmonic, 0.5 half-way, then 0 below
+    half the fundamental): it falls off over the whole spacing between harmonics.
 
     Why: ``harmonic_mask`` counts a partial only within tens of cents of its harmonic,
     so it has no gradient for a partial further off. At 570k images the generator
     played whole pitches off by one to two semitones, the same way for every latent
     (MIDI 76 +85 cents, 82 -170 cents, its loud partial at 0.90-0.92 f0), where the
     narrow mask and the harmonic sum are flat; this mask still slopes there, towards
-    the harmonic (docs/MODEL.md, session 8)."""
+    the harmonic (docs/MODEL.md, session 8).
+
+    Why ``sharpness``: ``cos^2`` counts a fundamental a semitone off at 0.97 and a 2nd
+    harmonic 2.7 semitones flat at 0.38 of its power, so a note can meet the real
+    notes' tuned share with its low partials off the series. At 740k images MIDI 29-32
+    held their 2nd harmonic's power at 1.6-1.7 f0 and MIDI 31 a series on 1.19 f0
+    (docs/MODEL.md, session 13); ``sharpness`` 8 counts a semitone-off fundamental at
+    0.79 and those partials at under 0.05."""
+    if sharpness < 1.0:
+        raise ValueError(f"tuning sharpness must be >= 1, got {sharpness}")
     ratio = freqs[:, None] / np.asarray(f0, np.float64)[None, :]
     d = np.abs(ratio - np.maximum(np.rint(ratio), 1.0))
-    return np.where(d < 0.5, np.cos(np.pi * np.minimum(d, 0.5)) ** 2, 0.0)
+    near = np.cos(np.pi * np.minimum(d, 0.5)) ** (2.0 * sharpness)
+    return np.where(d < 0.5, near, 0.0)
 
 
 # the note's energy over time, in this many equal segments of the whole note.

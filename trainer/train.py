@@ -142,6 +142,7 @@ class Trainer:
             self.cfg.spectral,
             self.cfg.pitch_min,
             self.cfg.pitch_max,
+            tuning_sharpness=tc.tuning_sharpness,
         ).to(self.device)
         if tc.sound_terms:
             self._set_real_targets()

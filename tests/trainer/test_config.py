@@ -75,6 +75,7 @@ def test_names_are_listed_smallest_model_first():
         ({"batch_size": 0}, "batch_size"),
         ({"model": "huge"}, "huge"),
         ({"precision": "fp8"}, "fp8"),
+        ({"tuning_sharpness": 0.5}, "tuning_sharpness"),
     ],
 )
 def test_bad_values_are_named(changes, word):

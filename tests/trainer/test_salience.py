@@ -247,6 +247,36 @@ def test_the_tuning_mask_slopes_over_the_whole_spacing():
     assert mask[906, 1] < mask[950, 1] < mask[990, 1]
 
 
+def test_a_sharper_tuning_mask_counts_partials_off_the_series_less():
+    freqs = np.arange(0, 4001, 1.0)
+    f0 = np.array([100.0])
+    broad, sharp = tuning_mask(freqs, f0)[:, 0], tuning_mask(freqs, f0, 8.0)[:, 0]
+    assert sharp[100] == pytest.approx(1.0) and sharp[300] == pytest.approx(1.0)
+    assert (sharp <= broad + 1e-12).all()
+    # a fundamental a semitone sharp (106 Hz): 0.97 of it counts by cos^2, 0.79 here
+    assert broad[106] > 0.96 and 0.75 < sharp[106] < 0.82
+    # the 740k generator's low notes: a 2nd harmonic at 1.71 f0, a series on 1.19 f0
+    assert broad[171] > 0.3 and broad[119] > 0.6
+    assert sharp[171] < 1e-3 and sharp[119] < 0.05
+    # it still slopes towards the harmonic all the way
+    assert np.all(np.diff(sharp[150:201]) >= 0) and np.all(np.diff(sharp[200:251]) <= 0)
+    with pytest.raises(ValueError, match="sharpness"):
+        tuning_mask(freqs, f0, 0.5)
+
+
+def test_the_sharper_tuned_share_is_short_for_a_note_a_semitone_off():
+    label = torch.tensor([60 - CFG.pitch_min])
+    broad = AudioSalience(CFG.spectral, CFG.pitch_min, CFG.pitch_max)
+    sharp = make_salience(
+        "audio", CFG.spectral, CFG.pitch_min, CFG.pitch_max, tuning_sharpness=8.0
+    )
+    in_tune, off = _detuned(60, torch.tensor(0.0)), _detuned(60, torch.tensor(100.0))
+    assert sharp.shares_waves(in_tune, label).tuned.item() > 0.95
+    # a whole semitone sharp: all but met by cos^2, well short here
+    assert broad.shares_waves(off, label).tuned.item() > 0.85
+    assert sharp.shares_waves(off, label).tuned.item() < 0.75
+
+
 def _detuned(pitch: int, cents: torch.Tensor) -> torch.Tensor:
     """One harmonic note (six harmonics, 1/h) of ``pitch`` played ``cents`` off."""
     sp = CFG.spectral

@@ -18,6 +18,8 @@ from trainer.checkpoint import load_checkpoint, save_checkpoint
 from trainer.config import SOUND_WEIGHTS, TRAIN_PRESETS, get_train_config
 from trainer.distributed import Dist
 from trainer.export import LEVEL_LATENTS
+from trainer.pitch import midi_to_hz
+from trainer.salience import tuning_mask
 from trainer.train import Trainer, apply_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -462,6 +464,7 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
             fundamental_weight=4.0,
             envelope_weight=5.0,
             tuning_weight=20.0,
+            tuning_sharpness=8.0,
             time_weight=5.0,
             odd_weight=10.0,
             profile_weight=20.0,
@@ -489,6 +492,14 @@ def test_the_salience_loss_joins_the_generator_loss(features_for):
     assert (tuning > 0).sum() > 1  # 0 (no push) only where no real note is near
     assert 0.0 <= out["tuning_g"] <= float(tuning.max())
     assert 0.0 < out["tuned_share_g"] <= 1.0
+    # the tuned share reads the mask as sharp as configured
+    mc = tc.model_config
+    freqs = np.fft.rfftfreq(len(first.salience.window), 1.0 / mc.spectral.sample_rate)
+    f0 = midi_to_hz(np.arange(mc.pitch_min, mc.pitch_max + 1))
+    torch.testing.assert_close(
+        first.salience.tuning_mask,
+        torch.tensor(tuning_mask(freqs, f0, 8.0).T, dtype=torch.float32),
+    )
     time_low, time_high = first.salience.time_low, first.salience.time_high
     assert (time_low <= time_high).all() and (time_high < 1).any()
     assert 0.0 <= out["time_g"] <= 2.0
