@@ -90,7 +90,12 @@ resume=()
 # and torchcrepe heard those; the same pitches failed for every latent);
 # from 730k images on the presence terms count a harmonic's power on the harmonic
 # itself, not over its whole band (at 720k, with the presence weights at 4, MIDI 42
-# held its 2nd harmonic at 1.73 f0 and MIDI 37 and 82 2.6-2.9 semitones above 2 f0)
+# held its 2nd harmonic at 1.73 f0 and MIDI 37 and 82 2.6-2.9 semitones above 2 f0);
+# tuning_sharpness 8 from 750k images on (cos^16 tuning mask, 1 before: cos^2): at
+# 740k-750k the keys still off (MIDI 26-32, 34, 35, 42) held their 2nd harmonic's
+# power 1.7-3.7 semitones off 2 f0 (MIDI 31: a series on 1.19 f0) and torchcrepe heard
+# their 3rd-5th harmonic; cos^2 counted those partials at 0.1-0.7 and the notes met
+# the real notes' tuned share all but 0.06; cos^16 counts them at under 0.05
 # extra_time_s: the 12 h schedule ended at ~590k images; the run goes on at full
 # resolution (the stages stay where the 12 h put them)
 exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --config quarter_2s \
@@ -98,7 +103,7 @@ exec .venv/bin/torchrun --standalone --nproc_per_node 2 -m trainer train --confi
   --set salience_source=audio --set harmonic_weight=5.0 \
   --set fundamental_weight=10.0 --set fundamental_quantile=0.4 \
   --set envelope_weight=5.0 --set envelope_quantile=0.1 \
-  --set tuning_weight=10.0 --set tuning_quantile=0.1 \
+  --set tuning_weight=10.0 --set tuning_quantile=0.1 --set tuning_sharpness=8.0 \
   --set time_weight=5.0 --set time_quantile=0.1 \
   --set odd_weight=10.0 --set odd_quantile=0.25 --set profile_weight=50.0 \
   --set late_weight=5.0 --set late_quantile=0.1 \
