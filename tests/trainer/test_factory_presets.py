@@ -113,7 +113,7 @@ def test_make_presets_writes_loadable_presets(four_set, bundle_path, tmp_path, c
     argv = ["--model", str(bundle_path), "--data", str(four_set), "--out", str(out)]
     argv += ["--targets", "Keys=0:0.6,Bow=40,Brass=56,Wind=73:1.5", "--json"]
     argv += ["--candidates", "6", "--starts", "1", "--steps", "2", "--pitches", "48,60"]
-    argv += ["--health-pitches", "48,60", "--max-unhealthy", "2"]
+    argv += ["--health-pitches", "48,60", "--max-unhealthy", "2", "--max-rank", "4"]
     parser = argparse.ArgumentParser()
     fp.configure(parser)
     assert fp.run(parser.parse_args(argv)) == 0
@@ -148,3 +148,31 @@ def test_make_presets_writes_loadable_presets(four_set, bundle_path, tmp_path, c
     assert (
         startup_preset(model_id, factory_dir=tmp_path / "none", user_dir=empty) is None
     )
+
+
+def _found(unhealthy: int, rank: int) -> dict:
+    return {"unhealthy_notes": unhealthy, "rank": rank, "nearest_instrument": "Cello"}
+
+
+def test_a_timbre_that_sounds_like_another_instrument_gets_no_preset(tmp_path):
+    from engine.presets import Preset, save_preset
+
+    targets = fp.parse_targets("A=0,B=40,C=56,D=73,Sax=66,Harp=6")
+    found = {t.name: _found(0, 1) for t in targets}
+    found["Sax"] = _found(0, 3)  # nearest Cello, its own instrument 3rd
+    found["Harp"] = _found(5, 1)  # too many silent or clipped notes
+    found["B"] = _found(1, 2)
+    old = Preset.create("Sax", "an earlier model", np.zeros((4, 8)), (0.0, 0.0))
+    save_preset(old, tmp_path)  # made for the last model: it must not stay behind
+    said: list[str] = []
+    kept = fp.kept_targets(targets, found, 3, 2, tmp_path, said.append)
+    assert [t.name for t in kept] == ["A", "B", "C", "D"]
+    assert any("Sax: left out" in s and "Cello" in s and "ranks 3" in s for s in said)
+    assert any("Harp: left out (5 unhealthy" in s for s in said)
+    assert not (tmp_path / "Sax.json").exists()
+    assert [
+        t.name for t in fp.kept_targets(targets, found, 5, 3, tmp_path, said.append)
+    ] == [t.name for t in targets]
+    found["D"] = _found(0, 4)
+    with pytest.raises(ValueError, match="only 3 targets"):
+        fp.kept_targets(targets, found, 3, 2, tmp_path, said.append)
