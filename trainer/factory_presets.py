@@ -508,8 +508,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--max-rank",
         type=int,
         default=2,
-        help="leave out a timbre whose own instrument is not among the this many "
-        "real instruments its notes are nearest to",
+        help="leave out a timbre whose own instrument is not among this many "
+        "real instruments nearest its notes (1: only the nearest)",
     )
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
 

@@ -203,6 +203,8 @@ class AudioSalience(_Salience):
     15 cents (99.0 % on the real notes; 30 cents: 99.5 %): at 430k images the loud
     partials of the generator's low notes stood 35-50 cents off the harmonic series,
     which a 30-cent Gaussian still counted and torchcrepe does not hear as one note.
+    ``tuning_sharpness`` sets how sharply the tuned share's mask falls from each
+    harmonic (``tuning_mask``).
     """
 
     def __init__(
